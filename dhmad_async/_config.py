@@ -1,0 +1,187 @@
+"""
+Frozen option objects and defaults. Pure: no I/O.
+
+Options are normalised at the client boundary (a float becomes a
+:class:`Timeout`), so the rest of the code only ever sees these value objects.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RETRY_POLICY",
+    "DEFAULT_TIMEOUT",
+    "PRODUCTION_BASE_URL",
+    "SANDBOX_BASE_URL",
+    "USE_CLIENT_DEFAULT",
+    "RateLimit",
+    "RetryPolicy",
+    "Timeout",
+    "UseClientDefault",
+]
+
+# REFERENCE §1.1: the key prefix tells the environment.
+PRODUCTION_BASE_URL: Final = "https://dhmad.tn/api/v1"
+SANDBOX_BASE_URL: Final = "https://sandbox.dhmad.tn/api/v1"
+
+
+class UseClientDefault(enum.Enum):
+    """
+    Sentinel for per-call options: "use what the client was configured with".
+
+    ``None`` cannot mean that, because ``timeout=None`` means "no timeout".
+    """
+
+    USE_CLIENT_DEFAULT = enum.auto()
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT: Final = UseClientDefault.USE_CLIENT_DEFAULT
+
+
+def _non_negative_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(
+            f"{attribute.name} must be a positive number of seconds or None, got {value!r}"
+        )
+
+
+@attrs.frozen
+class Timeout:
+    """
+    Time limits for **one attempt** of one request, in seconds (``None``: no limit).
+
+    Waiting for the rate limiter and for a free pooled connection is *not*
+    counted here (aiohttp counts pool waits as timeouts; we do not), so a busy
+    batch never turns into spurious timeouts.
+    """
+
+    total: float | None = attrs.field(default=60.0, validator=_non_negative_or_none)
+    connect: float | None = attrs.field(default=10.0, validator=_non_negative_or_none)
+    read: float | None = attrs.field(default=30.0, validator=_non_negative_or_none)
+
+    @classmethod
+    def from_value(cls, value: Timeout | float | None) -> Timeout:
+        """Normalise a number (total seconds), ``None`` (no limit) or a ``Timeout``."""
+        if isinstance(value, Timeout):
+            return value
+        if value is None:
+            return cls(total=None, connect=None, read=None)
+        return cls(total=float(value), connect=min(float(value), 10.0), read=float(value))
+
+
+DEFAULT_TIMEOUT: Final = Timeout()
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """
+    When and how often a failed request is tried again.
+
+    Names follow stamina: ``attempts`` counts the first try; the wait before
+    retry *n* is ``min(wait_max, wait_initial * wait_exp_base ** (n - 1))``
+    plus a random ``[0, wait_jitter)``; ``timeout`` bounds the whole call
+    including waits. A server-given ``Retry-After`` replaces the computed wait
+    (plus positive jitter, never less than the server asked).
+
+    Idempotent calls (GET, PUT, DELETE) retry on connection errors, timeouts
+    and ``retry_statuses``. POSTs retry only when the request certainly did not
+    take effect: a 429, or a connection failure before it was sent.
+    """
+
+    attempts: int = attrs.field(default=4)
+    timeout: float | None = attrs.field(default=120.0, validator=_non_negative_or_none)
+    wait_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    wait_max: float = attrs.field(default=8.0, validator=_non_negative)
+    wait_jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    wait_exp_base: float = attrs.field(default=2.0, validator=_positive)
+    retry_statuses: frozenset[int] = attrs.field(
+        default=frozenset({429, 502, 503, 504}), converter=frozenset
+    )
+
+    @attempts.validator
+    def _check_attempts(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"attempts must be >= 1 (1 means no retries), got {value!r}")
+
+    @classmethod
+    def disabled(cls) -> RetryPolicy:
+        """A policy that never retries."""
+        return cls(attempts=1)
+
+
+DEFAULT_RETRY_POLICY: Final = RetryPolicy()
+
+
+@attrs.frozen
+class RateLimit:
+    """
+    The client-side request budget, modelled on the server's limit.
+
+    DHMAD allows ``requests`` per sliding ``per`` seconds per IP (REFERENCE
+    §1.8: 100 per minute). The limiter admits a request only when fewer than
+    ``requests`` were sent in the last ``per + margin`` seconds, and smooths
+    starts with a bucket of ``burst`` tokens refilled at ``requests / per``:
+    a full 100-token bucket would trip a sliding-window server at start-up.
+
+    Args:
+        requests: Requests allowed per window (a custom per-key limit shows as
+            ``apiKey.rateLimit`` in ``GET /me``).
+        per: Window length in seconds.
+        burst: How many requests may start back to back after an idle period.
+        margin: Extra seconds added to the window against network jitter.
+        max_server_wait: A server-imposed wait (``Retry-After``) longer than
+            this raises :class:`~dhmad_async.RateLimitError` instead of sleeping.
+        max_wait: Longest a caller waits for the local budget before
+            :class:`~dhmad_async.RateLimitError`; ``None`` waits as long as needed.
+        pause_jitter: Upper bound of the random delay *added* to server waits so
+            that processes sharing an IP do not resume in lockstep.
+        enabled: ``False`` turns client-side limiting off (429s are still honoured
+            by retries).
+    """
+
+    requests: int = attrs.field(default=100)
+    per: float = attrs.field(default=60.0, validator=_positive)
+    burst: int = attrs.field(default=10)
+    margin: float = attrs.field(default=0.5, validator=_non_negative)
+    max_server_wait: float = attrs.field(default=120.0, validator=_non_negative)
+    max_wait: float | None = attrs.field(default=None, validator=_non_negative_or_none)
+    pause_jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    enabled: bool = True
+
+    @requests.validator
+    def _check_requests(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < 1:
+            raise ValueError(f"requests must be >= 1, got {value!r}")
+
+    @burst.validator
+    def _check_burst(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if not 1 <= value <= self.requests:
+            raise ValueError(
+                f"burst must be between 1 and requests ({self.requests}), got {value!r}"
+            )
+
+    @classmethod
+    def disabled(cls) -> RateLimit:
+        """No client-side limiting."""
+        return cls(enabled=False)
+
+
+DEFAULT_RATE_LIMIT: Final = RateLimit()
