@@ -1,0 +1,338 @@
+"""
+The one cattrs converter that turns DHMAD JSON into attrs models and back. Pure: no I/O.
+
+What it knows about the wire (REFERENCE §1.5, §1.10):
+
+- field names are camelCase, except on classes marked ``__dhmad_wire_case__ = "snake"``
+  (identity verifications, OAuth); a field may also name its wire key with
+  ``attrs.field(metadata={"wire": "..."})``;
+- an ``id`` field also accepts Mongo's ``_id`` (nested users, get-escrow);
+- datetimes are ISO 8601 with or without milliseconds, ``Z`` or an offset, and
+  always come out timezone-aware (a naive value is taken as UTC — INF);
+- money is :class:`decimal.Decimal` both ways; ints, Decimals (the client parses
+  JSON with ``parse_float=Decimal``), floats (via ``str``) and strings are accepted;
+- open enums (:class:`enum.StrEnum` subclasses) map known values to members and
+  keep unknown values as plain ``str``;
+- unions of ``str`` with one attrs class (``seller: str | UserRef | None``)
+  take a string id, an object or null;
+- unknown fields are ignored, never an error.
+
+Speed matters (the request-overhead benchmark): hooks are generated once per
+class by ``make_dict_structure_fn`` and cached by the converter, and
+:func:`structure` keeps its own dict from class to hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from dhmad_async._errors import ResponseValidationError
+
+__all__ = ["make_converter", "structure", "unstructure", "wire_name"]
+
+T = TypeVar("T")
+
+#: Class attribute that marks a model as snake_case on the wire.
+WIRE_CASE_ATTR = "__dhmad_wire_case__"
+#: Class attribute that marks a model whose raw body must not ride on errors (secrets).
+REDACT_ATTR = "__dhmad_redact_body__"
+#: At most this many flattened cattrs messages go into an error's text.
+_MAX_MESSAGES = 5
+# Epoch numbers above this are milliseconds, not seconds (year 5138 in seconds).
+_EPOCH_MS_THRESHOLD = 100_000_000_000
+
+_UTC = dt.UTC
+_NONE_TYPE = type(None)
+
+
+def _camel(name: str) -> str:
+    """Return the camelCase form of a snake_case attribute name."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def wire_name(cls: type[Any], field: attrs.Attribute[Any]) -> str:
+    """Return the JSON key of ``field`` of the attrs class ``cls``."""
+    explicit = field.metadata.get("wire")
+    if explicit is not None:
+        return str(explicit)
+    if getattr(cls, WIRE_CASE_ATTR, "camel") == "snake":
+        return field.name
+    return _camel(field.name)
+
+
+# --- simple types --------------------------------------------------------------------------
+
+
+def _structure_decimal(value: Any, _: type[Any]) -> Decimal:
+    # Exact types first: this hook runs for every money field of every response.
+    kind = type(value)
+    if kind is Decimal:
+        result: Decimal = value
+    elif kind is int:
+        return Decimal(value)
+    elif kind is str:
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            # No value in the message: bodies may carry secrets.
+            raise ValueError("not a decimal number") from None
+    elif kind is float:
+        # str() gives the shortest repr (1500.5, not 1500.49999...), the value the
+        # server most likely wrote.
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return Decimal(str(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(int(value))
+    else:
+        raise TypeError("expected a number")
+    if not result.is_finite():
+        raise ValueError("not a finite number")
+    return result
+
+
+def _structure_datetime(value: Any, _: type[Any]) -> dt.datetime:
+    if type(value) is str:
+        try:
+            # Python 3.11's fromisoformat takes "Z", offsets and any fraction length.
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not an ISO 8601 datetime") from None
+    elif isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        # INF: not seen in the docs; accept epoch seconds or milliseconds defensively.
+        seconds = float(value)
+        if abs(seconds) >= _EPOCH_MS_THRESHOLD:
+            seconds /= 1000
+        return dt.datetime.fromtimestamp(seconds, _UTC)
+    else:
+        raise TypeError("expected an ISO 8601 string")
+    if parsed.tzinfo is None:
+        # INF (REFERENCE §1.10): timestamps are UTC; a missing offset means UTC.
+        return parsed.replace(tzinfo=_UTC)
+    return parsed
+
+
+def _unstructure_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    text = value.astimezone(_UTC).isoformat()
+    return text[:-6] + "Z"  # "+00:00" → "Z", the form the API sends
+
+
+def _structure_str(value: Any, _: type[Any]) -> str:
+    if type(value) is str:
+        return value
+    # IDs are opaque strings (REFERENCE §1.10); accept a number, refuse objects so a
+    # changed shape is reported instead of becoming "{'_id': ...}".
+    if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError("expected a string")
+
+
+def _structure_bool(value: Any, _: type[Any]) -> bool:
+    if value is True or value is False:
+        return value
+    raise TypeError("expected a boolean")
+
+
+def _structure_int(value: Any, _: type[Any]) -> int:
+    kind = type(value)
+    if kind is int:
+        return typing.cast(int, value)
+    if kind is Decimal or kind is float:
+        # JSON "14.0" parsed with parse_float=Decimal is still a count.
+        if value == int(value):
+            return int(value)
+        raise ValueError("not a whole number")
+    if kind is str:
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError("not a whole number") from None
+    raise TypeError("expected an integer")
+
+
+def _structure_any(value: Any, _: type[Any]) -> Any:
+    return value
+
+
+# --- open enums ----------------------------------------------------------------------------
+
+
+def _is_open_enum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.StrEnum)
+
+
+def _open_enum_hook(cls: type[enum.StrEnum]) -> Callable[[Any, Any], Any]:
+    members: Mapping[str, enum.StrEnum] = cls._value2member_map_  # type: ignore[assignment]
+
+    def structure_open_enum(value: Any, _: Any) -> Any:
+        if type(value) is not str and not isinstance(value, str):
+            raise TypeError("expected a string")
+        # An unknown value is kept as the plain str (forward compatibility).
+        return members.get(value, value)
+
+    return structure_open_enum
+
+
+# --- unions --------------------------------------------------------------------------------
+
+
+def _union_args(tp: Any) -> tuple[Any, ...] | None:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        return typing.get_args(tp)
+    return None
+
+
+def _is_handled_union(tp: Any) -> bool:
+    args = _union_args(tp)
+    if args is None:
+        return False
+    rest = [arg for arg in args if arg is not _NONE_TYPE and arg is not str]
+    if str not in args:
+        return False
+    return len(rest) == 1 and (_is_open_enum(rest[0]) or attrs.has(rest[0]))
+
+
+def _union_hook_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    args = _union_args(tp) or ()
+    optional = _NONE_TYPE in args
+    (other,) = [arg for arg in args if arg is not _NONE_TYPE and arg is not str]
+    if _is_open_enum(other):
+        enum_hook = _open_enum_hook(other)
+
+        def structure_open(value: Any, _: Any) -> Any:
+            if value is None and optional:
+                return None
+            return enum_hook(value, other)
+
+        return structure_open
+
+    object_hook = converter.get_structure_hook(other)
+
+    def structure_id_or_object(value: Any, _: Any) -> Any:
+        # e.g. seller: a string id on create, a user object on list/get, or null
+        # (REFERENCE §2.3, §7 item 10).
+        if value is None and optional:
+            return None
+        if type(value) is str:
+            return value
+        if isinstance(value, Mapping):
+            return object_hook(value, other)
+        raise TypeError("expected a string id or an object")
+
+    return structure_id_or_object
+
+
+# --- attrs classes -------------------------------------------------------------------------
+
+
+def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    fields = attrs.fields(cls)
+    overrides: dict[str, Any] = {
+        f.name: override(rename=wire_name(cls, f)) for f in fields if wire_name(cls, f) != f.name
+    }
+    base = make_dict_structure_fn(cls, converter, **overrides)
+    id_field = next((f for f in fields if f.name == "id"), None)
+    if id_field is None or wire_name(cls, id_field) != "id":
+        return base
+
+    def structure_with_mongo_id(data: Any, cl: Any) -> Any:
+        # Mongo-style "_id" is accepted wherever "id" is (REFERENCE §1.5, §2.4, §2.5).
+        if isinstance(data, dict) and "id" not in data and "_id" in data:
+            data = {**data, "id": data["_id"]}
+        return base(data, cl)
+
+    return structure_with_mongo_id
+
+
+def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    overrides: dict[str, Any] = {
+        f.name: override(rename=wire_name(cls, f))
+        for f in attrs.fields(cls)
+        if wire_name(cls, f) != f.name
+    }
+    return make_dict_unstructure_fn(cls, converter, **overrides)
+
+
+def make_converter() -> cattrs.Converter:
+    """Build a new converter configured for the DHMAD wire format."""
+    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    # Simple types first, as cattrs' docs advise; factories for composite types last.
+    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    converter.register_structure_hook(dt.datetime, _structure_datetime)
+    converter.register_structure_hook(Any, _structure_any)
+    converter.register_unstructure_hook(Decimal, lambda value: value)
+    converter.register_unstructure_hook(dt.datetime, _unstructure_datetime)
+    converter.register_structure_hook_factory(_is_open_enum, _open_enum_hook)
+    converter.register_unstructure_hook_func(_is_open_enum, lambda value: value.value)
+    converter.register_structure_hook_factory(
+        _is_handled_union, lambda tp: _union_hook_factory(tp, converter)
+    )
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cls: _attrs_structure_factory(cls, converter)
+    )
+    converter.register_unstructure_hook_factory(
+        attrs.has, lambda cls: _attrs_unstructure_factory(cls, converter)
+    )
+    return converter
+
+
+_CONVERTER = make_converter()
+# Class → hook; saves the converter's dispatch on every call.
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+
+
+def _format_exception(exc: BaseException, tp: type[Any] | None) -> str:
+    # Like cattrs.v.format_exception, but never echoes the exception text: it may
+    # contain a value from the body, and bodies may carry secrets.
+    name = getattr(tp, "__name__", None) or (repr(tp) if tp is not None else None)
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ValueError | TypeError):
+        return f"invalid value for type, expected {name}" if name else "invalid value"
+    if isinstance(exc, AttributeError):
+        return "expected a mapping"
+    return f"invalid value ({type(exc).__name__})"
+
+
+def structure(data: object, cls: type[T]) -> T:
+    """Build a ``cls`` from decoded JSON, or raise ``ResponseValidationError``."""
+    hook = _HOOKS.get(cls)
+    if hook is None:
+        hook = _HOOKS[cls] = _CONVERTER.get_structure_hook(cls)
+    try:
+        return typing.cast(T, hook(data, cls))
+    except Exception as exc:
+        errors = cattrs.transform_error(exc, format_exception=_format_exception)
+        name = getattr(cls, "__name__", repr(cls))
+        shown = "; ".join(errors[:_MAX_MESSAGES])
+        if len(errors) > _MAX_MESSAGES:
+            shown += f"; and {len(errors) - _MAX_MESSAGES} more"
+        body = None if getattr(cls, REDACT_ATTR, False) else data
+        raise ResponseValidationError(
+            f"Response does not match {name}: {shown}", body=body, errors=errors
+        ) from exc
+
+
+def unstructure(obj: Any) -> Any:
+    """Turn a model into JSON-ready data: wire keys, ``Decimal`` kept, datetimes as ISO 8601 Z."""
+    return _CONVERTER.unstructure(obj)

@@ -1,0 +1,71 @@
+"""attrs response models of the DHMAD API and its open enums. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dhmad_async.models._account import ApiKeyInfo, Balance, Developer, Me
+from dhmad_async.models._common import Pagination, UserRef
+from dhmad_async.models._enums import (
+    CheckoutAction,
+    ClaimStatus,
+    Currency,
+    EscrowMode,
+    EscrowStatus,
+    KycStatus,
+    ProofPhase,
+    ProofType,
+    SessionStatus,
+    WebhookEventType,
+)
+from dhmad_async.models._escrows import (
+    CheckoutActionHint,
+    Contract,
+    ContractSignature,
+    ContractSummary,
+    DeliveryRejection,
+    DisputeTicket,
+    Escrow,
+    EscrowCreated,
+    EscrowPage,
+    EscrowResult,
+    FulfillmentPolicy,
+    PdfVersion,
+    Proof,
+    ProofAttachment,
+    ProofSubmission,
+    Signatures,
+)
+
+__all__ = [
+    "ApiKeyInfo",
+    "Balance",
+    "CheckoutAction",
+    "CheckoutActionHint",
+    "ClaimStatus",
+    "Contract",
+    "ContractSignature",
+    "ContractSummary",
+    "Currency",
+    "DeliveryRejection",
+    "Developer",
+    "DisputeTicket",
+    "Escrow",
+    "EscrowCreated",
+    "EscrowMode",
+    "EscrowPage",
+    "EscrowResult",
+    "EscrowStatus",
+    "FulfillmentPolicy",
+    "KycStatus",
+    "Me",
+    "Pagination",
+    "PdfVersion",
+    "Proof",
+    "ProofAttachment",
+    "ProofPhase",
+    "ProofSubmission",
+    "ProofType",
+    "SessionStatus",
+    "Signatures",
+    "UserRef",
+    "WebhookEventType",
+]

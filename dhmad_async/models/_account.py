@@ -1,0 +1,58 @@
+"""Models for ``GET /me`` and ``GET /balance``. Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+__all__ = ["ApiKeyInfo", "Balance", "Developer", "Me"]
+
+
+@attrs.frozen(kw_only=True)
+class ApiKeyInfo:
+    """The API key making the request (REFERENCE §2.1); never holds the key itself."""
+
+    id: str
+    name: str | None = None
+    #: The first characters of the key, e.g. ``"sk_live_abc123"``.
+    key_prefix: str | None = None
+    #: ``"live"`` seen; ``"sandbox"`` inferred (REFERENCE §2.1).
+    environment: str | None = None
+    is_active: bool | None = None
+    last_used_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    #: Requests per minute allowed for this key (REFERENCE §1.8).
+    rate_limit: int | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Developer:
+    """The developer account owning the API key (REFERENCE §2.1)."""
+
+    id: str
+    email: str | None = None
+    company_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Me:
+    """Response of ``GET /me``: the key and its developer account."""
+
+    api_key: ApiKeyInfo | None = None
+    developer: Developer | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Balance:
+    """Balance of the associated user in TND (REFERENCE §2.2)."""
+
+    available: Decimal
+    #: Top-ups and payouts in progress.
+    pending: Decimal
+    #: Funds held in active escrows.
+    escrow: Decimal

@@ -1,0 +1,142 @@
+"""
+Open enumerations of the DHMAD API. Pure: no I/O.
+
+Every enum here is an :class:`enum.StrEnum` holding the values the docs name,
+and is *open*: the converter (``dhmad_async._serialization``) turns a known
+wire value into its member and keeps an unknown one (a status DHMAD adds
+next month) as a plain ``str`` instead of raising. Fields are therefore typed
+``EscrowStatus | str``.
+
+Why ``StrEnum`` plus a fallback rather than a custom ``str`` subclass: members
+are real ``str`` values (``status == "paid"`` and ``match`` on the members both
+work, JSON encoding needs no hook), type checkers know the constants, and an
+unknown value stays distinguishable (``isinstance(value, EscrowStatus)`` is
+False) without inventing pseudo-members that would leak between processes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "CheckoutAction",
+    "ClaimStatus",
+    "Currency",
+    "EscrowMode",
+    "EscrowStatus",
+    "KycStatus",
+    "ProofPhase",
+    "ProofType",
+    "SessionStatus",
+    "WebhookEventType",
+]
+
+
+class EscrowStatus(enum.StrEnum):
+    """Escrow lifecycle status (REFERENCE §3.1); disputes are not a status."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class EscrowMode(enum.StrEnum):
+    """Escrow mode (REFERENCE §3.3)."""
+
+    STANDARD = "standard"
+    QUICK = "quick"
+    INSTANT = "instant"
+
+
+class Currency(enum.StrEnum):
+    """Face currency of an escrow amount (REFERENCE §2.3); the ledger is TND."""
+
+    TND = "TND"
+    USD = "USD"
+    EUR = "EUR"
+
+
+class CheckoutAction(enum.StrEnum):
+    """Action a checkout session lets its target user perform (REFERENCE §3.6)."""
+
+    SIGN_CONTRACT = "sign_contract"
+    ACCEPT_PAY = "accept_pay"
+    COMPLETE = "complete"
+    DISPUTE = "dispute"
+    REQUEST_CANCELLATION = "request_cancellation"
+    REJECT_CANCELLATION = "reject_cancellation"
+    ACCEPT_CANCELLATION = "accept_cancellation"
+    CANCEL_ESCROW = "cancel_escrow"
+    SUBMIT_PROOF = "submit_proof"
+    REVIEW_PROOF = "review_proof"
+
+
+class SessionStatus(enum.StrEnum):
+    """Checkout session status; only ``completed`` is documented (REFERENCE §3.6)."""
+
+    COMPLETED = "completed"
+    # INF (REFERENCE §3.6): the docs show only "completed"; these two are guesses
+    # kept as constants so callers can compare against them.
+    PENDING = "pending"
+    EXPIRED = "expired"
+
+
+class KycStatus(enum.StrEnum):
+    """KYC status of a pre-account identity verification (REFERENCE §3.7)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ClaimStatus(enum.StrEnum):
+    """Whether a verification is linked to a registered user (REFERENCE §3.7)."""
+
+    PENDING = "pending"
+    LINKED = "linked"
+
+
+class ProofPhase(enum.StrEnum):
+    """Phase of the Quick Escrow with Proof lifecycle (REFERENCE §3.5)."""
+
+    WAITING_SELLER_PROOF = "waiting_seller_proof"
+    SUBMITTED_WAITING_BUYER_REVIEW = "submitted_waiting_buyer_review"
+    ACCEPTED = "accepted"
+    ACCEPTED_BY_TIMEOUT = "accepted_by_timeout"
+    # The "corrections requested" phase exists but its value is UNKNOWN
+    # (REFERENCE §3.5); it arrives as a plain str.
+
+
+class ProofType(enum.StrEnum):
+    """UI hint for the kind of proof a seller should upload (REFERENCE §3.5)."""
+
+    RECEIPT = "receipt"
+    ORDER_CONFIRMATION = "order_confirmation"
+    PRODUCT_PHOTO = "product_photo"
+    TRACKING_PROOF = "tracking_proof"
+    OTHER = "other"
+
+
+class WebhookEventType(enum.StrEnum):
+    """Webhook event names (REFERENCE §4.1)."""
+
+    ESCROW_STATUS_UPDATED = "escrow.status.updated"
+    CONTRACT_SIGNED = "contract.signed"
+    ESCROW_CANCELLATION_REQUESTED = "escrow.cancellation.requested"
+    ESCROW_CANCELLATION_REJECTED = "escrow.cancellation.rejected"
+    ESCROW_CANCELLATION_ACCEPTED = "escrow.cancellation.accepted"
+    ESCROW_UPDATED = "escrow.updated"
+    ESCROW_DEPOSIT_PROOF_REJECTED = "escrow.deposit_proof.rejected"
+    ESCROW_DELIVERY_REJECTED = "escrow.delivery.rejected"
+    IDENTITY_VERIFICATION_UPDATED = "identity.verification.updated"
+    IDENTITY_VERIFICATION_LINKED = "identity.verification.linked"
+    # The proof events are named only in the proof guide, not in the Webhooks
+    # API's list of subscribable events (REFERENCE §4.1, §7 item 4).
+    ESCROW_PROOF_REQUIRED = "escrow.proof.required"
+    ESCROW_PROOF_SUBMITTED = "escrow.proof.submitted"
+    ESCROW_PROOF_NEEDS_REVIEW = "escrow.proof.needs_review"
+    ESCROW_PROOF_ACCEPTED_BY_TIMEOUT = "escrow.proof.accepted_by_timeout"
+    # INF (REFERENCE §4.1): likely exists, never seen.
+    ESCROW_PROOF_ACCEPTED = "escrow.proof.accepted"
