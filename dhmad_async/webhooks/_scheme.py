@@ -17,6 +17,7 @@ import binascii
 import hashlib
 import hmac
 import re
+import time
 from typing import Any, Literal
 
 import attrs
@@ -30,6 +31,7 @@ __all__ = [
     "SignatureScheme",
     "candidate_schemes",
     "sign",
+    "signed_headers",
 ]
 
 SignatureEncoding = Literal["hex", "base64"]
@@ -293,3 +295,28 @@ def sign(
         raise ValueError(f"scheme {scheme.name!r} signs the event id; pass event_id=")
     mac = scheme.prepare(secret).mac(body, timestamp=timestamp or "", event_id=event_id or "")
     return scheme.header_prefix + scheme.encode(mac)
+
+
+def signed_headers(
+    body: bytes,
+    secret: str,
+    *,
+    event_type: str,
+    event_id: str,
+    timestamp: str | None = None,
+    scheme: SignatureScheme = DEFAULT_SCHEME,
+) -> dict[str, str]:
+    """Return the four ``X-Webhook-*`` headers DHMAD would send (timestamp defaults to now)."""
+    from dhmad_async.webhooks._timestamps import format_timestamp
+
+    if timestamp is None:
+        timestamp = format_timestamp(time.time())
+    return {
+        "Content-Type": "application/json",
+        "X-Webhook-Signature": sign(
+            body, secret, timestamp=timestamp, scheme=scheme, event_id=event_id
+        ),
+        "X-Webhook-Event": event_type,
+        "X-Webhook-Id": event_id,
+        "X-Webhook-Timestamp": timestamp,
+    }
