@@ -239,6 +239,17 @@ def _union_hook_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any, 
     return structure_id_or_object
 
 
+def _union_unstructure_factory(tp: Any, converter: cattrs.Converter) -> Callable[[Any], Any]:
+    def unstructure_union(value: Any) -> Any:
+        if isinstance(value, enum.Enum):
+            return value.value
+        if value is None or type(value) is str:
+            return value
+        return converter.unstructure(value)
+
+    return unstructure_union
+
+
 # --- attrs classes -------------------------------------------------------------------------
 
 
@@ -286,6 +297,9 @@ def make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook_func(_is_open_enum, lambda value: value.value)
     converter.register_structure_hook_factory(
         _is_handled_union, lambda tp: _union_hook_factory(tp, converter)
+    )
+    converter.register_unstructure_hook_factory(
+        _is_handled_union, lambda tp: _union_unstructure_factory(tp, converter)
     )
     converter.register_structure_hook_factory(
         attrs.has, lambda cls: _attrs_structure_factory(cls, converter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dhmad_async.models._account import ApiKeyInfo, Balance, Developer, Me
+from dhmad_async.models._checkout import CheckoutSession, CheckoutSessionCreated
 from dhmad_async.models._common import Pagination, UserRef
 from dhmad_async.models._enums import (
     CheckoutAction,
@@ -34,12 +35,22 @@ from dhmad_async.models._escrows import (
     ProofSubmission,
     Signatures,
 )
+from dhmad_async.models._identity import IdentityVerification, IdentityVerificationList
+from dhmad_async.models._oauth import OAuthToken, UserInfo
+from dhmad_async.models._webhooks_admin import (
+    SignatureStatus,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointResult,
+)
 
 __all__ = [
     "ApiKeyInfo",
     "Balance",
     "CheckoutAction",
     "CheckoutActionHint",
+    "CheckoutSession",
+    "CheckoutSessionCreated",
     "ClaimStatus",
     "Contract",
     "ContractSignature",
@@ -55,8 +66,11 @@ __all__ = [
     "EscrowResult",
     "EscrowStatus",
     "FulfillmentPolicy",
+    "IdentityVerification",
+    "IdentityVerificationList",
     "KycStatus",
     "Me",
+    "OAuthToken",
     "Pagination",
     "PdfVersion",
     "Proof",
@@ -65,7 +79,12 @@ __all__ = [
     "ProofSubmission",
     "ProofType",
     "SessionStatus",
+    "SignatureStatus",
     "Signatures",
+    "UserInfo",
     "UserRef",
+    "WebhookEndpoint",
+    "WebhookEndpointList",
+    "WebhookEndpointResult",
     "WebhookEventType",
 ]

@@ -1,0 +1,39 @@
+"""Models for checkout sessions (REFERENCE §2.12, §2.13, §3.6). Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import attrs
+
+from dhmad_async.models._enums import CheckoutAction, SessionStatus
+
+__all__ = ["CheckoutSession", "CheckoutSessionCreated"]
+
+
+@attrs.frozen(kw_only=True)
+class CheckoutSessionCreated:
+    """Response of ``POST /escrows/:id/sessions``: where to send the user."""
+
+    session_id: str
+    #: Hosted page on dhmad.tn (``/checkout/:sessionId``); short-lived, single use.
+    url: str
+    expires_at: dt.datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CheckoutSession:
+    """A checkout session as returned by ``GET /sessions/:id``."""
+
+    session_id: str
+    escrow_id: str | None = None
+    action: CheckoutAction | str | None = None
+    target_user_email: str | None = None
+    #: Only ``"completed"`` is documented (REFERENCE §3.6).
+    status: SessionStatus | str | None = None
+    #: Your key/values from creation, echoed back.
+    metadata: dict[str, Any] | None = None
+    expires_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None

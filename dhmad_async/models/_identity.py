@@ -1,0 +1,53 @@
+"""Models for pre-account identity verifications, snake_case on the wire (REFERENCE §2.14).
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+import attrs
+
+from dhmad_async.models._enums import ClaimStatus, KycStatus
+
+__all__ = ["IdentityVerification", "IdentityVerificationList"]
+
+
+@attrs.frozen(kw_only=True)
+class IdentityVerification:
+    """A pre-account KYC record (REFERENCE §2.14 to §2.16, §3.7)."""
+
+    __dhmad_wire_case__: ClassVar[str] = "snake"
+
+    id: str
+    email: str | None = None
+    external_user_id: str | None = None
+    kyc_status: KycStatus | str | None = None
+    #: ``in_progress`` and ``completed`` seen; others UNKNOWN.
+    didit_session_status: str | None = None
+    needs_admin_review: bool | None = None
+    claim_status: ClaimStatus | str | None = None
+    linked_user_id: str | None = None
+    linked_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    #: Default 90 days after creation.
+    expires_at: dt.datetime | None = None
+    verification_email_sent: bool | None = None
+    verification_email_sent_at: dt.datetime | None = None
+    #: Only on the create response.
+    message: str | None = None
+    # Not in the examples (the docs say metadata is stored); kept if it ever comes back.
+    redirect_url: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IdentityVerificationList:
+    """Response of ``GET /identity-verifications?email=``: newest first, at most 20."""
+
+    __dhmad_wire_case__: ClassVar[str] = "snake"
+
+    verifications: list[IdentityVerification] = attrs.field(factory=list)

@@ -1,0 +1,48 @@
+"""Models for OAuth 2.0 / OpenID Connect, snake_case on the wire (REFERENCE §5). Pure: no I/O."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+from dhmad_async.models._enums import KycStatus
+
+__all__ = ["OAuthToken", "UserInfo"]
+
+
+@attrs.frozen(kw_only=True)
+class OAuthToken:
+    """Response of ``POST /api/oauth/token``; the tokens are secrets and stay out of repr."""
+
+    __dhmad_wire_case__: ClassVar[str] = "snake"
+    # A parse failure must not carry the raw body: it holds the tokens.
+    __dhmad_redact_body__: ClassVar[bool] = True
+
+    access_token: str = attrs.field(repr=False)
+    token_type: str | None = None
+    #: Lifetime of the access token in seconds (1 h documented).
+    expires_in: int | None = None
+    #: Space-separated granted scopes.
+    scope: str | None = None
+    #: Only when ``openid`` was requested; HS256-signed (INF, REFERENCE §5.2).
+    id_token: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class UserInfo:
+    """OIDC claims from ``GET /api/oauth/userinfo`` (REFERENCE §5.3)."""
+
+    __dhmad_wire_case__: ClassVar[str] = "snake"
+
+    sub: str
+    name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    preferred_username: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    phone_number: str | None = None
+    phone_number_verified: bool | None = None
+    kyc_verified: bool | None = None
+    kyc_status: KycStatus | str | None = None

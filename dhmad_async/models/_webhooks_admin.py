@@ -1,0 +1,52 @@
+"""Models for webhook endpoint and signature management (REFERENCE §2.17, §2.18). Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+import attrs
+
+from dhmad_async.models._enums import WebhookEventType
+
+__all__ = ["SignatureStatus", "WebhookEndpoint", "WebhookEndpointList", "WebhookEndpointResult"]
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEndpoint:
+    """A webhook configuration; ``secret`` only on create/regenerate, never in repr."""
+
+    __dhmad_redact_body__: ClassVar[bool] = True
+
+    id: str
+    url: str | None = None
+    events: list[WebhookEventType | str] = attrs.field(factory=list)
+    is_active: bool | None = None
+    created_at: dt.datetime | None = None
+    #: The signing secret (REFERENCE §4.3).
+    secret: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEndpointResult:
+    """Response of create/update/regenerate: a message and the webhook."""
+
+    __dhmad_redact_body__: ClassVar[bool] = True
+
+    message: str | None = None
+    webhook: WebhookEndpoint
+
+
+@attrs.frozen(kw_only=True)
+class WebhookEndpointList:
+    """Response of listing webhooks; the shape ``{"webhooks": [...]}`` is INF (REFERENCE §2.17)."""
+
+    webhooks: list[WebhookEndpoint] = attrs.field(factory=list)
+
+
+@attrs.frozen(kw_only=True)
+class SignatureStatus:
+    """Response of ``GET``/``PUT /developer/signature`` (REFERENCE §2.18)."""
+
+    has_signature: bool | None = None
+    message: str | None = None
