@@ -1,0 +1,265 @@
+"""
+Read the server's rate-limit hints from a response into :class:`ServerRateLimit`. Pure: no I/O.
+
+DHMAD's Rate Limits guide says every response carries rate-limit headers but
+their names are UNKNOWN (REFERENCE §1.8), and only the 429 body field
+``retryAfter`` is documented (REFERENCE §1.7/§1.8). So every common variant
+is accepted, and anything unparseable is ignored rather than raised:
+
+- ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (and ``X-RateLimit-Reset-After``);
+- IETF draft ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset``;
+- the combined ``RateLimit`` field, both ``limit=100, remaining=50, reset=30``
+  and the later structured form ``"default";r=50;t=30``;
+- ``RateLimit-Policy: 100;w=60`` (or ``"default";q=100;w=60``) for the window;
+- ``Retry-After`` as seconds (int or float) or an HTTP-date, ``retry-after-ms``,
+  and the body's ``retryAfter`` on a 429.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import email.utils
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Final
+
+import attrs
+
+__all__ = ["ServerRateLimit", "parse_server_rate_limit"]
+
+#: A reset value at or above this is epoch *milliseconds* (1e11 s would be the year 5138,
+#: while 1e11 ms is 1973, before any server we talk to existed).
+EPOCH_MS_THRESHOLD: Final = 1e11
+#: A reset value at or above this (and below :data:`EPOCH_MS_THRESHOLD`) is epoch *seconds*
+#: (1e9 s is 2001-09-09); below it, a delta in seconds (up to ~31 years, far beyond any window).
+EPOCH_S_THRESHOLD: Final = 1e9
+
+
+@attrs.frozen
+class ServerRateLimit:
+    """
+    What the server said about our budget; every duration is in seconds from *now*.
+
+    ``None`` means the response did not say.
+    """
+
+    #: Requests allowed per window.
+    limit: int | None = None
+    #: Requests left in the current window.
+    remaining: int | None = None
+    #: Seconds until the budget resets (or the oldest request leaves the window).
+    reset_after: float | None = None
+    #: Seconds the server asked us to wait before the next request (a 429).
+    retry_after: float | None = None
+    #: The window length in seconds (from ``RateLimit-Policy``).
+    window: float | None = None
+
+
+def _number(text: object) -> float | None:
+    """Parse a finite number from a header token, a JSON number or a Decimal; else None."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int | float | Decimal):
+        value = float(text)
+    elif isinstance(text, str):
+        token = text.strip().strip('"').strip()
+        if not token:
+            return None
+        try:
+            value = float(token)
+        except ValueError:
+            return None
+    else:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _count(text: object) -> int | None:
+    """Parse a request count; a fractional or garbage value is ignored."""
+    value = _number(text)
+    if value is None or value != int(value):
+        return None
+    return int(value)
+
+
+def _first_item(value: str) -> str:
+    """The first list member without parameters: ``"100, 100;w=60"`` -> ``"100"``."""
+    return value.split(",", 1)[0].split(";", 1)[0]
+
+
+def _params(value: str) -> dict[str, str]:
+    """
+    Collect ``key=value`` pairs from a list/parameter header, first occurrence winning.
+
+    Handles both ``limit=100, remaining=50`` and ``"default";r=50;t=30``.
+    """
+    found: dict[str, str] = {}
+    for item in value.split(","):
+        for member in item.split(";"):
+            key, sep, val = member.partition("=")
+            if sep:
+                found.setdefault(key.strip().lower(), val.strip())
+    return found
+
+
+def _http_date_delta(text: str, now: float) -> float | None:
+    """Seconds from ``now`` to an HTTP-date, or None when it is not one."""
+    try:
+        when = email.utils.parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; obsolete forms may lack the zone.
+        when = when.replace(tzinfo=_dt.UTC)
+    try:
+        return when.timestamp() - now
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _reset_delta(text: str, now: float) -> float | None:
+    """
+    Seconds until a reset given as delta seconds, epoch seconds or epoch milliseconds.
+
+    The form is decided by magnitude (see :data:`EPOCH_S_THRESHOLD` and
+    :data:`EPOCH_MS_THRESHOLD`); an HTTP-date is accepted too.
+    """
+    value = _number(_first_item(text))
+    if value is None:
+        return _http_date_delta(text, now)  # the whole text: a date contains a comma
+    if value >= EPOCH_MS_THRESHOLD:
+        return value / 1000.0 - now
+    if value >= EPOCH_S_THRESHOLD:
+        return value - now
+    return value
+
+
+def _retry_after_header(headers: Mapping[str, str], now: float) -> float | None:
+    # openai-python's order: the precise milliseconds form first, then seconds, then a date.
+    millis = _number(headers.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000.0
+    text = headers.get("retry-after")
+    if text is None:
+        return None
+    seconds = _number(text)
+    if seconds is not None:
+        return seconds
+    return _http_date_delta(text, now)
+
+
+def _body_retry_after(body: object, scale: float) -> float | None:
+    """The 429 body's ``retryAfter`` (REFERENCE §1.7: ``"retryAfter":3600``), times ``scale``."""
+    if isinstance(body, bytes | bytearray | str):
+        try:
+            body = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(body, Mapping):
+        return None
+    for key in ("retryAfter", "retry_after"):
+        value = _number(body.get(key))
+        if value is not None:
+            return value * scale
+    return None
+
+
+def _clamp(value: float | None) -> float | None:
+    return None if value is None else max(0.0, value)
+
+
+def parse_server_rate_limit(
+    status: int,
+    headers: Mapping[str, str],
+    body: object,
+    now: float,
+    *,
+    body_retry_after_scale: float = 1.0,
+    assume_exhausted_on_429: bool = True,
+) -> ServerRateLimit | None:
+    """
+    Extract the rate-limit hints of one response; None when there are none.
+
+    :param status: The HTTP status.
+    :param headers: The response headers, keys lower-case.
+    :param body: The decoded JSON body (or raw bytes/str; anything else is ignored).
+    :param now: The current epoch time in seconds, for epoch resets and HTTP-dates.
+    :param body_retry_after_scale: Seconds per unit of the body's ``retryAfter``;
+        its unit is not documented (REFERENCE §1.8, INF seconds), so it is configurable.
+    :param assume_exhausted_on_429: A 429 that states no ``remaining`` is read as
+        ``remaining=0``: the server just said our budget is spent (inference).
+
+    ``retry_after`` is only read on a 429: other statuses' ``Retry-After``
+    (e.g. a 503) belongs to the retry policy, not to the shared budget.
+    Negative durations clamp to 0; garbage values are ignored, never raised.
+    """
+    combined = _params(headers.get("ratelimit", ""))
+    policy_text = headers.get("ratelimit-policy", "")
+    policy = _params(policy_text)
+
+    limit: int | None = None
+    for text in (
+        headers.get("x-ratelimit-limit"),
+        headers.get("ratelimit-limit"),
+        combined.get("limit"),
+        combined.get("q"),
+        policy.get("q"),
+        _first_item(policy_text) if policy_text else None,
+    ):
+        if text is not None:
+            limit = _count(_first_item(text))
+            if limit is not None:
+                break
+    if limit is not None and limit <= 0:
+        limit = None
+
+    remaining: int | None = None
+    for text in (
+        headers.get("x-ratelimit-remaining"),
+        headers.get("ratelimit-remaining"),
+        combined.get("remaining"),
+        combined.get("r"),
+    ):
+        if text is not None:
+            remaining = _count(_first_item(text))
+            if remaining is not None:
+                # A negative count means "over the limit": nothing is left.
+                remaining = max(0, remaining)
+                break
+
+    reset_after: float | None = None
+    for text in (
+        headers.get("x-ratelimit-reset-after"),
+        headers.get("x-ratelimit-reset"),
+        headers.get("ratelimit-reset"),
+        combined.get("reset"),
+        combined.get("t"),
+    ):
+        if text is not None:
+            reset_after = _reset_delta(text, now)
+            if reset_after is not None:
+                break
+
+    window = _number(policy.get("w")) if policy.get("w") is not None else None
+    if window is not None and window <= 0:
+        window = None
+
+    retry_after: float | None = None
+    if status == 429:
+        retry_after = _retry_after_header(headers, now)
+        if retry_after is None:
+            retry_after = _body_retry_after(body, body_retry_after_scale)
+        if remaining is None and assume_exhausted_on_429:
+            remaining = 0
+
+    info = ServerRateLimit(
+        limit=limit,
+        remaining=remaining,
+        reset_after=_clamp(reset_after),
+        retry_after=_clamp(retry_after),
+        window=window,
+    )
+    if info == ServerRateLimit():
+        return None
+    return info
