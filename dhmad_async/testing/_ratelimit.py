@@ -1,0 +1,130 @@
+"""Server-side rate limiting as DHMAD documents it: per client IP, sliding 60 s window (§1.8).
+
+The header names are UNKNOWN (§1.8, §7.5), so the style is configurable. No I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Literal
+
+import attrs
+
+from dhmad_async.testing._common import EmuClock
+
+__all__ = ["HeaderStyle", "RateLimitDecision", "ServerRateLimitOptions", "ServerRateLimiter"]
+
+HeaderStyle = Literal["x-ratelimit", "ietf", "ietf-combined", "retry-after", "none"]
+ResetStyle = Literal["delta", "epoch", "epoch-ms"]
+
+
+@attrs.frozen
+class ServerRateLimitOptions:
+    """How the emulator limits: ``limit`` requests per ``window`` emulated seconds per IP.
+
+    ``count_rejected=False`` (default, INF): a 429 does not take a slot, so a client that
+    keeps retrying is not locked out forever. ``enabled=False`` turns limiting off.
+    """
+
+    limit: int = 100
+    window: float = 60.0
+    headers: HeaderStyle = "x-ratelimit"
+    reset: ResetStyle = "delta"
+    retry_after_header: bool = True  # send Retry-After on 429 in every style except "none"
+    count_rejected: bool = False
+    enabled: bool = True
+
+
+@attrs.frozen
+class RateLimitDecision:
+    """Outcome for one request: allowed or not, plus headers and the body's ``retryAfter``."""
+
+    allowed: bool
+    headers: dict[str, str]
+    retry_after: int
+
+
+class ServerRateLimiter:
+    """A sliding log per client IP over real (scaled) seconds."""
+
+    def __init__(self, options: ServerRateLimitOptions, clock: EmuClock) -> None:
+        self.options = options
+        self.clock = clock
+        self._logs: dict[str, deque[float]] = {}
+        self.admitted: list[float] = []  # monotonic arrival times of every admitted request
+        self.rejected = 0
+
+    @property
+    def window_real(self) -> float:
+        """The window in real seconds."""
+        return self.clock.real(self.options.window)
+
+    def reset(self) -> None:
+        """Forget all windows and counters."""
+        self._logs.clear()
+        self.admitted.clear()
+        self.rejected = 0
+
+    def check(self, ip: str) -> RateLimitDecision:
+        """Admit or reject one request from ``ip`` and say which headers to send."""
+        opts = self.options
+        now = self.clock.monotonic()
+        window = self.window_real
+        log = self._logs.setdefault(ip, deque())
+        while log and log[0] <= now - window:
+            log.popleft()
+        allowed = not opts.enabled or len(log) < opts.limit
+        if allowed or opts.count_rejected:
+            log.append(now)
+        if allowed:
+            self.admitted.append(now)
+        else:
+            self.rejected += 1
+        remaining = max(0, opts.limit - len(log))
+        # Seconds until the oldest entry leaves the window, i.e. until a slot frees.
+        until_free = (log[0] + window - now) if log and remaining == 0 else 0.0
+        until_reset = (log[0] + window - now) if log else window
+        retry_after = max(1, math.ceil(until_free)) if not allowed else 0
+        return RateLimitDecision(
+            allowed, self._headers(remaining, until_reset, retry_after), retry_after
+        )
+
+    def _headers(self, remaining: int, until_reset: float, retry_after: int) -> dict[str, str]:
+        opts = self.options
+        limit = str(opts.limit)
+        reset_delta = max(0, math.ceil(until_reset))
+        out: dict[str, str] = {}
+        if opts.headers == "x-ratelimit":
+            if opts.reset == "epoch":
+                reset = str(math.ceil(self.clock.source.time() + until_reset))
+            elif opts.reset == "epoch-ms":
+                reset = str(math.ceil((self.clock.source.time() + until_reset) * 1000))
+            else:
+                reset = str(reset_delta)
+            out = {
+                "X-RateLimit-Limit": limit,
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": reset,
+            }
+        elif opts.headers == "ietf":
+            out = {
+                "RateLimit-Limit": limit,
+                "RateLimit-Remaining": str(remaining),
+                "RateLimit-Reset": str(reset_delta),
+                "RateLimit-Policy": f"{opts.limit};w={math.ceil(self.window_real)}",
+            }
+        elif opts.headers == "ietf-combined":
+            out = {"RateLimit": f"limit={limit}, remaining={remaining}, reset={reset_delta}"}
+        if retry_after and opts.headers != "none" and opts.retry_after_header:
+            out["Retry-After"] = str(retry_after)
+        return out
+
+    def max_in_any_window(self) -> int:
+        """Largest number of admitted requests inside any one window (for assertions)."""
+        times, window, best, start = self.admitted, self.window_real, 0, 0
+        for end, t in enumerate(times):
+            while times[start] <= t - window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
