@@ -8,7 +8,7 @@ Options are normalised at the client boundary (a float becomes a
 from __future__ import annotations
 
 import enum
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -22,6 +22,7 @@ __all__ = [
     "RateLimit",
     "RetryPolicy",
     "Timeout",
+    "TimeoutArg",
     "UseClientDefault",
 ]
 
@@ -78,6 +79,10 @@ class Timeout:
 
 
 DEFAULT_TIMEOUT: Final = Timeout()
+
+#: What a per-call ``timeout=`` accepts: a Timeout, total seconds, None (no limit),
+#: or USE_CLIENT_DEFAULT.
+TimeoutArg: TypeAlias = Timeout | float | UseClientDefault | None
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:

@@ -1,0 +1,414 @@
+"""
+``DhmadClient`` and ``DhmadDeveloperClient``: options, lifecycle and the send pipeline.
+
+The pipeline is a stack of single-purpose steps::
+
+    _request → retry_call → _send_attempt:
+        limiter.acquire()           (outside the per-attempt timeout)
+        transport.request()         (one attempt, per-attempt timeout)
+        parse_server_rate_limit()   → limiter.observe()   (429 pauses every task)
+        decipher_response()         → data, or a typed DhmadError
+
+I/O happens only through the transport, the limiter and the clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiohttp
+
+from dhmad_async import _sansio
+from dhmad_async._clock import SYSTEM_CLOCK, Clock
+from dhmad_async._config import (
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY_POLICY,
+    DEFAULT_TIMEOUT,
+    PRODUCTION_BASE_URL,
+    SANDBOX_BASE_URL,
+    USE_CLIENT_DEFAULT,
+    RateLimit,
+    RetryPolicy,
+    Timeout,
+    TimeoutArg,
+    UseClientDefault,
+)
+from dhmad_async._errors import ClientClosedError, DhmadError, RateLimitError
+from dhmad_async._ratelimit import RateLimiter, create_limiter
+from dhmad_async._ratelimit_headers import parse_server_rate_limit
+from dhmad_async._retry import give_up, is_ambiguous, retry_call
+from dhmad_async._transport import AiohttpTransport, Transport
+
+__all__ = ["DhmadClient", "DhmadDeveloperClient"]
+
+_log = logging.getLogger("dhmad_async")
+
+AuthHeader = Literal["bearer", "x-api-key"]
+Base = Literal["v1", "root"]
+
+# Only these response headers are ever logged (an allow-list, never a deny-list:
+# superset-sh/superset#3956 leaked a key through a header nobody thought of).
+_LOGGED_HEADERS = frozenset(
+    {
+        "content-type",
+        "x-request-id",
+        "request-id",
+        "retry-after",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "ratelimit",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    }
+)
+
+
+class _ClientState(enum.Enum):
+    UNOPENED = 1  # created; the HTTP session does not exist yet
+    OPENED = 2  # used or entered; the session may exist
+    CLOSED = 3  # aclose() ran; any further use raises ClientClosedError
+
+
+def _default_user_agent() -> str:
+    try:
+        version = metadata.version("dhmad-async")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        version = "0+unknown"
+    return f"dhmad-async/{version} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+
+
+class _BaseClient:
+    """Strictly private: the pipeline shared by the API-key and developer-token clients."""
+
+    def __init__(
+        self,
+        *,
+        credential: str,
+        base_url: str,
+        auth_header: AuthHeader,
+        timeout: Timeout | float | None,
+        retry: RetryPolicy,
+        rate_limit: RateLimit | RateLimiter,
+        session: aiohttp.ClientSession | None,
+        transport: Transport | None,
+        user_agent: str | None,
+        max_connections: int,
+        clock: Clock,
+    ) -> None:
+        if auth_header not in ("bearer", "x-api-key"):
+            raise ValueError(f"auth_header must be 'bearer' or 'x-api-key', got {auth_header!r}")
+        if session is not None and transport is not None:
+            raise ValueError("pass either session= or transport=, not both")
+        self._credential = credential
+        self._auth_header: AuthHeader = auth_header
+        self.base_url = base_url.rstrip("/")
+        self.timeout = Timeout.from_value(timeout)
+        self.retry = retry
+        self._clock = clock
+        self._max_server_wait = (
+            rate_limit.max_server_wait
+            if isinstance(rate_limit, RateLimit)
+            else getattr(getattr(rate_limit, "policy", None), "max_server_wait", 120.0)
+        )
+        self._limiter = create_limiter(rate_limit, clock=clock)
+        self._owns_limiter = isinstance(rate_limit, RateLimit)
+        self._transport: Transport = transport or AiohttpTransport(
+            session, max_connections=max_connections, user_agent=user_agent or _default_user_agent()
+        )
+        self._state = _ClientState.UNOPENED
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError("Cannot reopen a closed client; create a new one.")
+        self._state = _ClientState.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this client created (an injected one stays open). Idempotent."""
+        if self._state is _ClientState.CLOSED:
+            return
+        self._state = _ClientState.CLOSED
+        await self._transport.aclose()
+        if self._owns_limiter:
+            await self._limiter.aclose()
+
+    async def close(self) -> None:
+        """Alias of :meth:`aclose`, for shutdown code that looks for ``close``."""
+        await self.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`aclose` has run."""
+        return self._state is _ClientState.CLOSED
+
+    # -- the pipeline --------------------------------------------------------
+
+    def _url_for(self, base: Base) -> str:
+        return self.base_url if base == "v1" else _sansio.root_url(self.base_url)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        json: object = None,
+        idempotent: bool | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        base: Base = "v1",
+        bearer: str | None = None,
+        authenticate: bool = True,
+    ) -> Any:
+        """
+        Send one logical request (with retries) and return the decoded JSON body.
+
+        ``bearer`` replaces the client's credential (OAuth access tokens);
+        ``authenticate=False`` sends none (the OAuth token endpoint).
+        """
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError(
+                "This client has been closed; create a new DhmadClient to send requests."
+            )
+        self._state = _ClientState.OPENED
+        headers: dict[str, str] = {}
+        if bearer is not None:
+            headers = _sansio.auth_headers(bearer, "bearer")
+        elif authenticate:
+            headers = _sansio.auth_headers(self._credential, self._auth_header)
+        request = _sansio.build_request(
+            method,
+            self._url_for(base),
+            path,
+            headers=headers,
+            params=params,
+            json_body=json,
+            idempotent=idempotent,
+        )
+        attempt_timeout = (
+            self.timeout if isinstance(timeout, UseClientDefault) else Timeout.from_value(timeout)
+        )
+
+        async def attempt(number: int) -> Any:
+            return await self._send_attempt(request, number, attempt_timeout)
+
+        try:
+            return await retry_call(
+                attempt,
+                policy=self.retry,
+                idempotent=request.idempotent,
+                clock=self._clock,
+                max_server_wait=self._max_server_wait,
+                description=f"{request.method} {request.log_path}",
+            )
+        except DhmadError as exc:
+            if not request.idempotent and is_ambiguous(exc):
+                exc.mark_ambiguous()
+            raise
+
+    async def _send_attempt(
+        self, request: _sansio.PreparedRequest, number: int, timeout: Timeout
+    ) -> Any:
+        try:
+            await self._limiter.acquire()
+        except RateLimitError as exc:
+            # Our own limiter refused (wait longer than allowed): retrying cannot help.
+            raise give_up(exc) from None
+        headers = request.headers
+        if number > 1:
+            # Lets the server side (and the emulator) tell a retry from a new request.
+            headers = {**headers, "X-DHMAD-Retry-Count": str(number - 1)}
+        started = self._clock.monotonic()
+        raw = await self._transport.request(
+            request.method, request.url, headers, request.body, timeout=timeout
+        )
+        data = _sansio.parse_body(raw.headers, raw.body)
+        info = parse_server_rate_limit(raw.status, raw.headers, data, self._clock.time())
+        if info is not None:
+            await self._limiter.observe(info)
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug(
+                "%s %s -> %d in %.1f ms (attempt %d) %s",
+                request.method,
+                request.log_path,
+                raw.status,
+                (self._clock.monotonic() - started) * 1000,
+                number,
+                {k: v for k, v in raw.headers.items() if k in _LOGGED_HEADERS},
+            )
+        return _sansio.decipher_response(
+            raw.status,
+            raw.headers,
+            raw.body,
+            data,
+            method=request.method,
+            url=request.log_path,
+            retry_after=info.retry_after if info is not None else None,
+        )
+
+
+class DhmadClient(_BaseClient):
+    """
+    The asyncio client for the DHMAD escrow API (API-key endpoints, OAuth helpers).
+
+    ::
+
+        async with DhmadClient(api_key="sk_sandbox_...") as client:
+            me = await client.account.me()
+
+    The base URL follows the key prefix (``sk_live_`` → production,
+    ``sk_sandbox_`` → sandbox) unless ``base_url`` is given. Options are
+    keyword-only value objects; a number for ``timeout`` means total seconds
+    per attempt. ``rate_limit`` takes a :class:`RateLimit` or a shared limiter
+    such as :class:`dhmad_async.ratelimit_redis.RedisRateLimit`.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str | None = None,
+        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        rate_limit: RateLimit | RateLimiter = DEFAULT_RATE_LIMIT,
+        auth_header: AuthHeader = "bearer",
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        user_agent: str | None = None,
+        max_connections: int = 100,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValueError("api_key is required (an sk_live_… or sk_sandbox_… key)")
+        if base_url is None:
+            base_url = _infer_base_url(api_key)
+        super().__init__(
+            credential=api_key.strip(),
+            base_url=base_url,
+            auth_header=auth_header,
+            timeout=timeout,
+            retry=retry,
+            rate_limit=rate_limit,
+            session=session,
+            transport=transport,
+            user_agent=user_agent,
+            max_connections=max_connections,
+            clock=clock,
+        )
+        from dhmad_async.resources import (
+            Account,
+            CheckoutSessions,
+            Escrows,
+            IdentityVerifications,
+            OAuth,
+        )
+
+        self.account = Account(self)
+        self.escrows = Escrows(self)
+        self.checkout_sessions = CheckoutSessions(self)
+        self.identity_verifications = IdentityVerifications(self)
+        self.oauth = OAuth(self)
+
+    @property
+    def environment(self) -> str:
+        """``"live"``, ``"sandbox"`` or ``"custom"``, from the key prefix."""
+        if self._credential.startswith("sk_live_"):
+            return "live"
+        if self._credential.startswith("sk_sandbox_"):
+            return "sandbox"
+        return "custom"
+
+    def __repr__(self) -> str:
+        # Never the key itself: only which kind of key it is.
+        return f"<DhmadClient {self.environment} base_url={self.base_url!r} {self._state.name}>"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> DhmadClient:
+        """Build a client from ``DHMAD_API_KEY`` and optional ``DHMAD_BASE_URL``."""
+        env = os.environ if environ is None else environ
+        api_key = env.get("DHMAD_API_KEY", "").strip()
+        if not api_key:
+            raise ValueError("DHMAD_API_KEY is not set (an sk_live_… or sk_sandbox_… key)")
+        if env.get("DHMAD_BASE_URL"):
+            options.setdefault("base_url", env["DHMAD_BASE_URL"])
+        return cls(api_key, **options)
+
+
+def _infer_base_url(api_key: str) -> str:
+    if api_key.startswith("sk_live_"):
+        return PRODUCTION_BASE_URL
+    if api_key.startswith("sk_sandbox_"):
+        return SANDBOX_BASE_URL
+    # REFERENCE §1.2: only these two prefixes exist (no sk_test_).
+    raise ValueError(
+        "Cannot tell the environment from this API key: DHMAD keys start with"
+        " 'sk_live_' or 'sk_sandbox_'. Pass base_url= to use another server."
+    )
+
+
+class DhmadDeveloperClient(_BaseClient):
+    """
+    Developer-account endpoints, authenticated with a developer token (REFERENCE §1.4).
+
+    Webhook management lives under ``/api/developer/webhooks``. How to obtain
+    the token programmatically is not documented; copy it from the dashboard.
+    ``base_url`` is the ``…/api/v1`` URL of the environment (as for
+    :class:`DhmadClient`); ``environment`` picks the public one.
+    """
+
+    def __init__(
+        self,
+        developer_token: str,
+        *,
+        environment: Literal["production", "sandbox"] = "production",
+        base_url: str | None = None,
+        timeout: Timeout | float | None = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        rate_limit: RateLimit | RateLimiter = DEFAULT_RATE_LIMIT,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+        user_agent: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if not isinstance(developer_token, str) or not developer_token.strip():
+            raise ValueError("developer_token is required")
+        if base_url is None:
+            base_url = SANDBOX_BASE_URL if environment == "sandbox" else PRODUCTION_BASE_URL
+        super().__init__(
+            credential=developer_token.strip(),
+            base_url=base_url,
+            auth_header="bearer",
+            timeout=timeout,
+            retry=retry,
+            rate_limit=rate_limit,
+            session=session,
+            transport=transport,
+            user_agent=user_agent,
+            max_connections=10,
+            clock=clock,
+        )
+        from dhmad_async.resources import WebhookEndpoints
+
+        self.webhooks = WebhookEndpoints(self)
+
+    def __repr__(self) -> str:
+        return f"<DhmadDeveloperClient base_url={self.base_url!r} {self._state.name}>"

@@ -1,0 +1,256 @@
+"""
+The DHMAD wire protocol as pure functions: build requests, decipher responses.
+
+This module performs no I/O and reads no clock: plain values in, plain values
+(or a raised :class:`~dhmad_async.DhmadError`) out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, Final, Literal
+from urllib.parse import urlencode
+
+import attrs
+
+from dhmad_async._errors import (
+    APIStatusError,
+    RateLimitError,
+    ResponseValidationError,
+    error_class_for,
+)
+
+__all__ = [
+    "NOT_JSON",
+    "PreparedRequest",
+    "auth_headers",
+    "build_request",
+    "decipher_response",
+    "decode_json",
+    "encode_json",
+    "root_url",
+]
+
+AuthStyle = Literal["bearer", "x-api-key"]
+
+#: Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+@attrs.frozen
+class PreparedRequest:
+    """One request, ready to send: built once, replayed byte for byte on retries."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = attrs.field(repr=False)  # carries the credential
+    body: bytes | None = attrs.field(default=None, repr=False)
+    #: Safe to send twice: GET/PUT/DELETE, or a POST the caller declared idempotent.
+    idempotent: bool = False
+    #: Path without the query string, for logs (queries may hold e-mail addresses).
+    log_path: str = ""
+
+
+class _NotJson:
+    """Marker type for a body that is not JSON."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+
+NOT_JSON: Final = _NotJson()
+
+# Decimals are written as JSON numbers with their exact digits. The encoder
+# first writes them as marked strings, then strips the quotes and markers;
+# floats would round (0.1 + 0.2), and money is never allowed through float.
+_DECIMAL_MARK: Final = "\x00dec:"
+_DECIMAL_RE: Final = re.compile(r'"\\u0000dec:([-+0-9.eE]+)"')
+
+
+def _encode_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot send a non-finite amount: {value}")
+        return _DECIMAL_MARK + format(value, "f")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def encode_json(data: object) -> bytes:
+    """Serialise ``data`` compactly, writing ``Decimal`` values as exact JSON numbers."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_encode_default)
+    if _DECIMAL_MARK[0] in text or "\\u0000" in text:
+        text = _DECIMAL_RE.sub(r"\1", text)
+    return text.encode("utf-8")
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse JSON with every non-integer number as ``Decimal`` (money never becomes float)."""
+    return json.loads(body, parse_float=Decimal)
+
+
+def root_url(base_url: str) -> str:
+    """
+    The non-versioned API root for a ``…/api/v1`` base URL.
+
+    REFERENCE §1.1: OAuth (``/api/oauth/*``) and webhook management
+    (``/api/developer/webhooks``) live under ``/api``, not ``/api/v1``.
+    """
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+def auth_headers(credential: str, style: AuthStyle) -> dict[str, str]:
+    """The authentication header for an API key (REFERENCE §1.2: both forms are equivalent)."""
+    if style == "x-api-key":
+        return {"X-API-Key": credential}
+    return {"Authorization": f"Bearer {credential}"}
+
+
+def _query_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def build_request(
+    method: str,
+    base_url: str,
+    path: str,
+    *,
+    headers: Mapping[str, str],
+    params: Mapping[str, object] | None = None,
+    json_body: object = None,
+    idempotent: bool | None = None,
+) -> PreparedRequest:
+    """
+    Build a request; ``None`` query values are dropped, booleans become ``true``/``false``.
+
+    ``idempotent`` defaults to what the method implies; POSTs are not
+    idempotent because DHMAD documents no idempotency keys (REFERENCE §1.11).
+    """
+    method = method.upper()
+    url = base_url.rstrip("/") + path
+    query = {key: _query_value(value) for key, value in (params or {}).items() if value is not None}
+    if query:
+        url = f"{url}?{urlencode(query)}"
+    all_headers = {"Accept": "application/json", **headers}
+    body = None
+    if json_body is not None:
+        body = encode_json(json_body)
+        all_headers["Content-Type"] = "application/json"
+    return PreparedRequest(
+        method=method,
+        url=url,
+        headers=all_headers,
+        body=body,
+        idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+        log_path=path,
+    )
+
+
+def parse_body(headers: Mapping[str, str], body: bytes) -> Any:
+    """Decode a response body: JSON when it parses, else :data:`NOT_JSON` (or None if empty)."""
+    if not body.strip():
+        return None
+    # Servers mislabel JSON often enough (text/html error pages aside) that we
+    # try to parse whatever starts like JSON, whatever the Content-Type says.
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return NOT_JSON
+    try:
+        return decode_json(body)
+    except (ValueError, UnicodeDecodeError):
+        return NOT_JSON
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _error_fields(data: object) -> dict[str, Any]:
+    """
+    Pull code/message/details out of every error body variant of REFERENCE §1.7.
+
+    ``{"error": "Unauthorized"}`` · ``{"error": "Escrow not found"}`` ·
+    ``{"error", "message"[, "details"]}`` · ``{"error": {"type", "code",
+    "message", "user_message"}}`` · OAuth ``{"error", "error_description"}``.
+    """
+    if not isinstance(data, Mapping):
+        return {}
+    fields: dict[str, Any] = {}
+    error = data.get("error")
+    message = _text(data.get("message")) or _text(data.get("error_description"))
+    if isinstance(error, Mapping):
+        fields["code"] = _text(error.get("code"))
+        fields["error_type"] = _text(error.get("type"))
+        fields["user_message"] = _text(error.get("user_message")) or _text(error.get("userMessage"))
+        message = _text(error.get("message")) or message or fields["user_message"]
+    elif _text(error):
+        fields["code"] = error
+        # A lone `error` is the human message on many endpoint pages ("Escrow not found").
+        message = message or error
+    # Some conflict bodies may carry the machine code at top level (PROOF_NOT_ACCEPTED, §2.7).
+    fields["code"] = _text(data.get("code")) or fields.get("code")
+    details = data.get("details")
+    if isinstance(details, Mapping):
+        fields["details"] = details
+    fields["message"] = message
+    return fields
+
+
+def _snippet(body: bytes) -> str | None:
+    """A short, single-line excerpt of a non-JSON error body (HTML pages are left out)."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text or text.lstrip().startswith("<"):
+        return None
+    text = " ".join(text.split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def decipher_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    data: Any,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+    retry_after: float | None = None,
+) -> Any:
+    """
+    Return the decoded body of a 2xx response, or raise the matching error.
+
+    ``data`` is :func:`parse_body`'s result for ``body``. Any 2xx is success
+    (REFERENCE §1.7: 200 vs 201 per endpoint is not documented).
+    """
+    if 200 <= status < 300:
+        if data is NOT_JSON:
+            raise ResponseValidationError(
+                f"Expected a JSON body from {method} {url}, got something else "
+                f"({headers.get('content-type', 'no content type')}).",
+                body=body,
+            )
+        return data
+    json_body = None if data is NOT_JSON else data
+    fields = _error_fields(json_body)
+    if not fields.get("message") and data is NOT_JSON:
+        fields["message"] = _snippet(body)
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "body": body,
+        "json_body": json_body,
+        "headers": headers,
+        "method": method,
+        "url": url,
+        **fields,
+    }
+    cls = error_class_for(status)
+    if cls is RateLimitError:
+        return_error: APIStatusError = RateLimitError(retry_after=retry_after, **kwargs)
+    else:
+        return_error = cls(**kwargs)
+    raise return_error

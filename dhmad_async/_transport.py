@@ -1,0 +1,239 @@
+"""
+The HTTP transport: one attempt in, one :class:`RawResponse` out. Does network I/O.
+
+This is the only module that imports aiohttp's client. Every aiohttp and
+asyncio failure is translated here, in :func:`_map_transport_errors`, into an
+:class:`~dhmad_async.APIConnectionError` that says whether the request
+certainly never left this process (``request_sent=False``), which is what
+decides whether a POST may be resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from typing import Final, Protocol
+
+import aiohttp
+import attrs
+from aiohttp import client_exceptions as _ce
+
+from dhmad_async._config import Timeout
+from dhmad_async._errors import APIConnectionError, APITimeoutError
+
+__all__ = ["AiohttpTransport", "RawResponse", "Transport"]
+
+
+@attrs.frozen
+class RawResponse:
+    """Status, lower-cased headers (repeats joined with ``", "``) and the whole body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Transport(Protocol):
+    """What the client needs from HTTP: send one attempt, and close."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: Timeout,
+    ) -> RawResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+# aiohttp exception → (our class, request_sent). `False` means the failure
+# happened before a byte of the request was written (connect, DNS, TLS, bad
+# URL), so resending cannot duplicate anything. `None` means we cannot know.
+# tests/unit/test_transport.py fails when aiohttp gains a class missing here.
+_Mapped = tuple[type[APIConnectionError], bool | None]
+_EXCEPTION_MAP: Final[Mapping[type[BaseException], _Mapped]] = {
+    _ce.ConnectionTimeoutError: (APITimeoutError, False),
+    _ce.SocketTimeoutError: (APITimeoutError, None),
+    _ce.ServerTimeoutError: (APITimeoutError, None),
+    _ce.ClientConnectorDNSError: (APIConnectionError, False),
+    _ce.ClientConnectorCertificateError: (APIConnectionError, False),
+    _ce.ClientConnectorSSLError: (APIConnectionError, False),
+    _ce.ClientProxyConnectionError: (APIConnectionError, False),
+    _ce.UnixClientConnectorError: (APIConnectionError, False),
+    _ce.ClientConnectorError: (APIConnectionError, False),
+    _ce.ServerFingerprintMismatch: (APIConnectionError, False),
+    _ce.ClientSSLError: (APIConnectionError, False),
+    _ce.InvalidUrlRedirectClientError: (APIConnectionError, None),
+    _ce.NonHttpUrlRedirectClientError: (APIConnectionError, None),
+    _ce.InvalidUrlClientError: (APIConnectionError, False),
+    _ce.NonHttpUrlClientError: (APIConnectionError, False),
+    _ce.RedirectClientError: (APIConnectionError, None),
+    _ce.InvalidURL: (APIConnectionError, False),
+    _ce.ServerDisconnectedError: (APIConnectionError, None),
+    _ce.ClientConnectionResetError: (APIConnectionError, None),
+    _ce.ClientOSError: (APIConnectionError, None),
+    _ce.ServerConnectionError: (APIConnectionError, None),
+    _ce.ClientConnectionError: (APIConnectionError, None),
+    # A response was being read: the server has processed the request.
+    _ce.ClientPayloadError: (APIConnectionError, True),
+    _ce.ContentTypeError: (APIConnectionError, True),
+    _ce.TooManyRedirects: (APIConnectionError, True),
+    _ce.ClientHttpProxyError: (APIConnectionError, False),
+    _ce.WSServerHandshakeError: (APIConnectionError, True),
+    _ce.WSMessageTypeError: (APIConnectionError, True),
+    _ce.ClientResponseError: (APIConnectionError, True),
+    # The body was never fully written; with Content-Length framing the server
+    # cannot act on a partial body, so nothing took effect.
+    _ce.UploadAbortedError: (APIConnectionError, False),
+    _ce.ClientError: (APIConnectionError, None),
+}
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def _map_transport_errors(method: str, url: str) -> Iterator[None]:
+    """Translate aiohttp/asyncio failures into our connection errors, in one place."""
+    try:
+        yield
+    except (APIConnectionError, asyncio.CancelledError):
+        raise
+    except TimeoutError as exc:  # asyncio.timeout() around the whole attempt
+        raise APITimeoutError(
+            f"{method} timed out ({_describe(exc)}).", method=method, url=url, request_sent=None
+        ) from exc
+    except aiohttp.ClientError as exc:
+        for klass in type(exc).__mro__:
+            if klass in _EXCEPTION_MAP:
+                error_class, sent = _EXCEPTION_MAP[klass]
+                break
+        else:  # pragma: no cover - ClientError itself is in the map
+            error_class, sent = APIConnectionError, None
+        raise error_class(
+            f"{method} failed: {_describe(exc)}", method=method, url=url, request_sent=sent
+        ) from exc
+    except OSError as exc:
+        raise APIConnectionError(
+            f"{method} failed: {_describe(exc)}", method=method, url=url, request_sent=None
+        ) from exc
+
+
+# Sessions inherited across fork() are parked here for the life of the child:
+# closing them would shut down the parent's TLS streams on shared sockets, and
+# letting them be collected would warn about unclosed sessions.
+_ABANDONED_AFTER_FORK: list[aiohttp.ClientSession] = []
+
+
+class AiohttpTransport:
+    """
+    A :class:`Transport` over an ``aiohttp.ClientSession``.
+
+    The session is created lazily inside the running loop, or injected (and
+    then never closed by us). Concurrency is bounded by a semaphore sized to
+    the connection pool and acquired *before* the attempt's timeout starts, so
+    waiting for a free connection never counts as a timeout (aiohttp#10313).
+    A transport used in a forked child builds a fresh session.
+    """
+
+    __slots__ = (
+        "_connections",
+        "_owns_session",
+        "_pid",
+        "_semaphore",
+        "_session",
+        "_user_agent",
+    )
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        max_connections: int = 100,
+        user_agent: str | None = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        self._session = session
+        self._owns_session = session is None
+        self._connections = max_connections
+        if session is not None and session.connector is not None and session.connector.limit:
+            self._connections = session.connector.limit
+        self._semaphore: asyncio.Semaphore | None = None
+        self._user_agent = user_agent
+        self._pid = os.getpid()
+
+    def __repr__(self) -> str:
+        owner = "own" if self._owns_session else "injected"
+        return f"<AiohttpTransport {owner} session, {self._connections} connections>"
+
+    def _check_fork(self) -> None:
+        pid = os.getpid()
+        if pid == self._pid:
+            return
+        self._pid = pid
+        self._semaphore = None
+        if self._session is not None and self._owns_session:
+            _ABANDONED_AFTER_FORK.append(self._session)
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        self._check_fork()
+        if self._session is None:
+            headers = {"User-Agent": self._user_agent} if self._user_agent else None
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections),
+                headers=headers,
+                # We never follow cookies from an API; keep state out of requests.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        *,
+        timeout: Timeout,
+    ) -> RawResponse:
+        """Send one attempt; the whole body is read and the connection released."""
+        session = self._get_session()
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._connections)
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+        async with self._semaphore:
+            with _map_transport_errors(method, url):
+                async with (
+                    asyncio.timeout(timeout.total),
+                    session.request(
+                        method,
+                        url,
+                        headers=dict(headers),
+                        data=body,
+                        timeout=client_timeout,
+                        allow_redirects=False,
+                    ) as response,
+                ):
+                    payload = await response.read()
+                    merged: dict[str, str] = {}
+                    for key, value in response.headers.items():
+                        name = key.lower()
+                        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+                    return RawResponse(status=response.status, headers=merged, body=payload)
+
+    async def aclose(self) -> None:
+        """Close the session if we created it; an injected session stays open."""
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and os.getpid() == self._pid:
+            await session.close()

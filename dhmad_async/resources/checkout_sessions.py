@@ -1,0 +1,85 @@
+"""Checkout sessions: hosted pages where a buyer or seller acts (REFERENCE §2.12–2.13, §3.6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
+from dhmad_async.models import CheckoutSession, CheckoutSessionCreated
+from dhmad_async.resources._base import Resource, Violations, path_id
+
+__all__ = ["CheckoutSessions"]
+
+#: REFERENCE §2.12: the documented actions.
+ACTIONS: Final = (
+    "sign_contract",
+    "accept_pay",
+    "complete",
+    "dispute",
+    "request_cancellation",
+    "reject_cancellation",
+    "accept_cancellation",
+    "cancel_escrow",
+    "submit_proof",
+    "review_proof",
+)
+
+
+def check_redirect_url(v: Violations, field: str, value: object) -> None:
+    """An absolute http(s) URL; whether it is allowed is the dashboard's setting."""
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        v.add(field, "must be an absolute http(s) URL registered in the dashboard")
+
+
+class CheckoutSessions(Resource):
+    """Create a session for one party and action, and read its status."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        escrow_id: str,
+        *,
+        action: str,
+        target_user_email: str,
+        redirect_url: str,
+        metadata: Mapping[str, Any] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> CheckoutSessionCreated:
+        """
+        ``POST /escrows/:id/sessions``: a short-lived hosted URL for ``target_user_email``.
+
+        A business-rule refusal (already signed, wrong party, …) raises
+        :class:`~dhmad_async.BadRequestError` with ``code`` and ``user_message``;
+        show ``user_message`` instead of redirecting.
+        """
+        v = Violations("checkout session")
+        if action not in ACTIONS:
+            v.add("action", f"must be one of {', '.join(ACTIONS)} (got {action!r})")
+        v.email("target_user_email", target_user_email)
+        check_redirect_url(v, "redirect_url", redirect_url)
+        if metadata is not None and not isinstance(metadata, Mapping):
+            v.add("metadata", "must be a mapping of your own keys and values")
+        v.raise_if_any()
+        body: dict[str, Any] = {
+            "action": action,
+            "targetUserEmail": target_user_email.strip(),
+            "redirectUrl": redirect_url,
+        }
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        path = f"/escrows/{path_id('escrow_id', escrow_id)}/sessions"
+        data = await self._client._request("POST", path, json=body, timeout=timeout)
+        return self._parse(data, CheckoutSessionCreated)
+
+    async def get(
+        self,
+        session_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> CheckoutSession:
+        """``GET /sessions/:id``: status of a session of this developer account."""
+        path = f"/sessions/{path_id('session_id', session_id)}"
+        data = await self._client._request("GET", path, timeout=timeout)
+        return self._parse(data, CheckoutSession, key="session")

@@ -1,0 +1,121 @@
+"""
+Webhook management with a developer token: ``/api/developer/webhooks`` (REFERENCE §2.17).
+
+Only ``POST /api/developer/webhooks`` is documented (DOC). The list, get and
+delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
+``method=`` picks, default PUT); the regenerate path is inferred as
+``POST /:id/regenerate-secret``. Confirm against the sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, Literal
+
+from dhmad_async.models import WebhookEndpoint, WebhookEndpointList, WebhookEndpointResult
+from dhmad_async.resources._base import Resource, Violations, path_id
+
+__all__ = ["WebhookEndpoints"]
+
+#: The subscribable events of the Webhooks API (REFERENCE §4.1; proof events are guide-only).
+EVENTS: Final = (
+    "escrow.status.updated",
+    "contract.signed",
+    "escrow.cancellation.requested",
+    "escrow.cancellation.rejected",
+    "escrow.cancellation.accepted",
+    "escrow.updated",
+    "escrow.deposit_proof.rejected",
+    "escrow.delivery.rejected",
+    "identity.verification.updated",
+    "identity.verification.linked",
+)
+
+
+def _check(v: Violations, url: object, events: Sequence[str] | None) -> None:
+    if url is not None and (
+        not isinstance(url, str) or not url.startswith(("https://", "http://"))
+    ):
+        v.add("url", "must be an absolute URL (HTTPS in production)")
+    if events is not None and (
+        isinstance(events, str) or not all(isinstance(e, str) and e for e in events)
+    ):
+        v.add("events", "must be a list of event names such as 'escrow.status.updated'")
+
+
+class WebhookEndpoints(Resource):
+    """Create, list, read, update, rotate and delete webhook endpoints (max 2 per account)."""
+
+    __slots__ = ()
+
+    async def create(self, url: str, *, events: Sequence[str] | None = None) -> WebhookEndpoint:
+        """
+        Register ``url``; the returned endpoint carries the signing ``secret`` (shown once).
+
+        ``events`` defaults server-side to ``["escrow.status.updated"]``.
+        """
+        v = Violations("webhook")
+        if url is None:
+            v.add("url", "is required")
+        _check(v, url, events)
+        v.raise_if_any()
+        body: dict[str, Any] = {"url": url}
+        if events is not None:
+            body["events"] = list(events)
+        data = await self._client._request("POST", "/developer/webhooks", json=body, base="root")
+        return self._parse(data, WebhookEndpointResult).webhook
+
+    async def list(self) -> list[WebhookEndpoint]:
+        """All endpoints of the developer account (secrets are never listed)."""
+        data = await self._client._request("GET", "/developer/webhooks", base="root")
+        if isinstance(data, list):  # the shape is undocumented; accept a bare array too
+            data = {"webhooks": data}
+        return list(self._parse(data, WebhookEndpointList).webhooks)
+
+    async def get(self, webhook_id: str) -> WebhookEndpoint:
+        """One endpoint by id."""
+        path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
+        data = await self._client._request("GET", path, base="root")
+        return self._parse(data, WebhookEndpoint, key="webhook")
+
+    async def update(
+        self,
+        webhook_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        is_active: bool | None = None,
+        method: Literal["PUT", "PATCH"] = "PUT",
+    ) -> WebhookEndpoint:
+        """Change the URL, the events or the active flag (at least one)."""
+        v = Violations("webhook update")
+        _check(v, url, events)
+        body: dict[str, Any] = {}
+        if url is not None:
+            body["url"] = url
+        if events is not None:
+            body["events"] = list(events)
+        if is_active is not None:
+            body["isActive"] = bool(is_active)
+        if not body:
+            v.add("fields", "give at least one of url, events, is_active")
+        v.raise_if_any()
+        path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
+        data = await self._client._request(method, path, json=body, base="root")
+        return self._parse(data, WebhookEndpoint, key="webhook")
+
+    async def regenerate_secret(self, webhook_id: str) -> WebhookEndpoint:
+        """
+        A new signing secret; the old one stops working at once.
+
+        Give the receiver both secrets (``WebhookVerifier(secrets=[new, old])``)
+        before calling this, then drop the old one.
+        """
+        path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}/regenerate-secret"
+        data = await self._client._request("POST", path, base="root")
+        return self._parse(data, WebhookEndpoint, key="webhook")
+
+    async def delete(self, webhook_id: str) -> None:
+        """Delete an endpoint permanently."""
+        path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
+        await self._client._request("DELETE", path, base="root")

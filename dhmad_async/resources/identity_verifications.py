@@ -1,0 +1,83 @@
+"""Pre-account identity verification (KYC), snake_case on the wire (REFERENCE §2.14–2.16)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
+from dhmad_async.models import IdentityVerification, IdentityVerificationList
+from dhmad_async.resources._base import Resource, Violations, path_id
+from dhmad_async.resources.checkout_sessions import check_redirect_url
+
+__all__ = ["IdentityVerifications"]
+
+
+class IdentityVerifications(Resource):
+    """Start a KYC for a future user's e-mail, and follow it; no association needed."""
+
+    __slots__ = ()
+
+    async def create(
+        self,
+        *,
+        email: str,
+        external_user_id: str | None = None,
+        redirect_url: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+    ) -> IdentityVerification:
+        """
+        ``POST /identity-verifications``. Re-posting while one is pending returns it (200).
+
+        ``metadata`` values are strings of at most 500 characters and are not
+        sent back in webhooks; ``external_user_id`` is.
+        """
+        v = Violations("identity verification")
+        v.email("email", email)
+        if external_user_id is not None:
+            v.text("external_user_id", external_user_id, min_len=1, max_len=500)
+        if redirect_url is not None:
+            check_redirect_url(v, "redirect_url", redirect_url)
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                v.add("metadata", "must be a mapping of string keys to string values")
+            else:
+                for key, value in metadata.items():
+                    v.text(f"metadata.{key}", value, max_len=500)
+        v.raise_if_any()
+        # The server lowercases e-mails (§2.14); doing it here keeps lists consistent.
+        body: dict[str, object] = {"email": email.strip().lower()}
+        if external_user_id is not None:
+            body["external_user_id"] = external_user_id
+        if redirect_url is not None:
+            body["redirect_url"] = redirect_url
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        data = await self._client._request(
+            "POST", "/identity-verifications", json=body, timeout=timeout
+        )
+        return self._parse(data, IdentityVerification)
+
+    async def get(
+        self, verification_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> IdentityVerification:
+        """``GET /identity-verifications/:id``."""
+        path = f"/identity-verifications/{path_id('verification_id', verification_id)}"
+        return self._parse(
+            await self._client._request("GET", path, timeout=timeout), IdentityVerification
+        )
+
+    async def list(
+        self, *, email: str, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+    ) -> list[IdentityVerification]:
+        """``GET /identity-verifications?email=``: newest first, at most 20, not paginated."""
+        v = Violations("identity verification list")
+        v.email("email", email)
+        v.raise_if_any()
+        data = await self._client._request(
+            "GET",
+            "/identity-verifications",
+            params={"email": email.strip().lower()},
+            timeout=timeout,
+        )
+        return list(self._parse(data, IdentityVerificationList).verifications)

@@ -1,0 +1,161 @@
+"""
+"Sign in with DHMAD": OAuth 2.0 authorization code with PKCE S256 (REFERENCE §5). Pure but for HTTP.
+
+Only the authorization-code flow exists; PKCE ``plain`` is refused by the
+server, there are no refresh tokens, and the ID token is HMAC-signed (so it
+cannot be verified with a public key: read claims from ``userinfo``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import attrs
+
+from dhmad_async._errors import AuthenticationError
+from dhmad_async._sansio import root_url
+from dhmad_async.models import OAuthToken, UserInfo
+from dhmad_async.resources._base import InvalidParamsError, Resource, Violations
+
+__all__ = ["AuthorizationRequest", "OAuth", "code_challenge_s256", "generate_code_verifier"]
+
+DEFAULT_SCOPE = "openid profile email"
+
+
+def generate_code_verifier() -> str:
+    """A fresh RFC 7636 code verifier: 64 URL-safe characters (43–128 allowed)."""
+    return secrets.token_urlsafe(48)
+
+
+def code_challenge_s256(verifier: str) -> str:
+    """``BASE64URL(SHA256(verifier))`` without padding (RFC 7636 §4.2)."""
+    if not 43 <= len(verifier) <= 128:
+        raise InvalidParamsError("PKCE", {"code_verifier": "must be 43 to 128 characters"})
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@attrs.frozen
+class AuthorizationRequest:
+    """Where to send the user, and what to keep (server-side) until the callback."""
+
+    url: str
+    state: str = attrs.field(repr=False)
+    #: Keep it secret until :meth:`OAuth.exchange_code`; ``None`` without PKCE.
+    code_verifier: str | None = attrs.field(repr=False)
+
+
+class OAuthCallbackError(AuthenticationError):
+    """Raised when the callback says the user denied access, or its ``state`` does not match."""
+
+
+class OAuth(Resource):
+    """Build the authorize URL, read the callback, exchange the code, read userinfo."""
+
+    __slots__ = ()
+
+    def authorization_url(
+        self,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        scope: str = DEFAULT_SCOPE,
+        state: str | None = None,
+        pkce: bool = True,
+        code_verifier: str | None = None,
+    ) -> AuthorizationRequest:
+        """
+        The ``/api/oauth/authorize`` URL with a random ``state`` and a PKCE S256 challenge.
+
+        ``redirect_uri`` must be a registered URL with a path (domain-only is refused).
+        """
+        v = Violations("authorization request")
+        v.text("client_id", client_id, min_len=1, max_len=500)
+        parts = urlsplit(redirect_uri) if isinstance(redirect_uri, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            v.add("redirect_uri", "must be an absolute http(s) URL")
+        elif parts.path in ("", "/"):
+            v.add("redirect_uri", "must include a path (REFERENCE §5: domain-only is rejected)")
+        v.raise_if_any()
+        state = state or secrets.token_urlsafe(24)
+        query = {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": scope,
+            "state": state,
+        }
+        verifier = None
+        if pkce:
+            verifier = code_verifier or generate_code_verifier()
+            query["code_challenge"] = code_challenge_s256(verifier)
+            query["code_challenge_method"] = "S256"
+        url = f"{root_url(self._client.base_url)}/oauth/authorize?{urlencode(query)}"
+        return AuthorizationRequest(url=url, state=state, code_verifier=verifier)
+
+    @staticmethod
+    def parse_callback(callback_url: str, *, expected_state: str) -> str:
+        """
+        Return the ``code`` of a callback URL after checking ``state`` in constant time.
+
+        Raises :class:`OAuthCallbackError` on ``error=access_denied`` or a state mismatch.
+        """
+        query = parse_qs(urlsplit(callback_url).query)
+        state = (query.get("state") or [""])[0]
+        if not hmac.compare_digest(state.encode(), expected_state.encode()):
+            raise OAuthCallbackError(
+                "OAuth state mismatch: possible CSRF, refusing the callback", status=401
+            )
+        if "error" in query:
+            raise OAuthCallbackError(
+                f"Authorization failed: {query['error'][0]}", status=401, code=query["error"][0]
+            )
+        code = (query.get("code") or [""])[0]
+        if not code:
+            raise OAuthCallbackError("The callback carries no authorization code", status=401)
+        return code
+
+    async def exchange_code(
+        self,
+        code: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str,
+        code_verifier: str | None = None,
+    ) -> OAuthToken:
+        """``POST /api/oauth/token``: trade a single-use code for tokens (server-side only)."""
+        v = Violations("token request")
+        for name, value in (
+            ("code", code),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ):
+            v.text(name, value, min_len=1, max_len=4096)
+        v.raise_if_any()
+        body = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        if code_verifier is not None:
+            body["code_verifier"] = code_verifier
+        data = await self._client._request(
+            "POST", "/oauth/token", json=body, base="root", authenticate=False
+        )
+        return self._parse(data, OAuthToken)
+
+    async def userinfo(self, access_token: str) -> UserInfo:
+        """``GET /api/oauth/userinfo`` with the user's access token."""
+        if not isinstance(access_token, str) or not access_token:
+            raise InvalidParamsError("userinfo request", {"access_token": "is required"})
+        data = await self._client._request(
+            "GET", "/oauth/userinfo", base="root", bearer=access_token
+        )
+        return self._parse(data, UserInfo)
