@@ -1,0 +1,174 @@
+"""Tests of the Redis-shared limiter against the local Redis server (127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from dhmad_async._config import RateLimit
+from dhmad_async._errors import RateLimitError
+from dhmad_async._ratelimit_headers import ServerRateLimit
+from dhmad_async.ratelimit_redis import RedisRateLimit
+
+pytestmark = pytest.mark.redis
+
+URL = "redis://127.0.0.1:6379/0"
+
+# A worker process: `mode key n tasks max_server_wait`. "hammer" prints the
+# admission times (Redis TIME, µs) of n acquisitions spread over `tasks`
+# concurrent tasks; "probe" tries once and prints the admission or the error.
+WORKER = r"""
+import asyncio, json, sys
+from dhmad_async._config import RateLimit
+from dhmad_async._errors import RateLimitError
+from dhmad_async.ratelimit_redis import RedisRateLimit
+
+mode, key, n, tasks, max_server_wait = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:6])
+policy = RateLimit(requests=20, per=1.0, burst=5, margin=0.0, max_server_wait=max_server_wait)
+
+async def main():
+    limiter = RedisRateLimit("redis://127.0.0.1:6379/0", key=key, policy=policy)
+    try:
+        if mode == "hammer":
+            times = []
+            async def worker(count):
+                for _ in range(count):
+                    times.append(round(await limiter.acquire_at() * 1_000_000))
+            share = int(n) // int(tasks)
+            await asyncio.gather(*(worker(share) for _ in range(int(tasks))))
+            print(json.dumps({"times": times}))
+        else:
+            try:
+                print(json.dumps({"admitted": await limiter.acquire_at()}))
+            except RateLimitError as exc:
+                print(json.dumps({"retry_after": exc.retry_after}))
+    finally:
+        await limiter.aclose()
+
+asyncio.run(main())
+"""
+
+
+def start_worker(*args: object) -> subprocess.Popen[str]:
+    """Start one worker process."""
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, *map(str, args)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def result_of(process: subprocess.Popen[str]) -> dict[str, object]:
+    """Wait for a worker and decode its JSON line."""
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    data: dict[str, object] = json.loads(out)
+    return data
+
+
+@pytest.fixture
+async def key() -> AsyncIterator[str]:
+    """A unique budget name whose Redis keys are deleted after the test."""
+    name = f"dhmad-test:{uuid.uuid4().hex}"
+    yield name
+    client = aioredis.Redis.from_url(URL)
+    try:
+        tag = "{" + name + "}"
+        await client.delete(f"{tag}:log", f"{tag}:tat", f"{tag}:pause")
+    finally:
+        await client.aclose()
+
+
+async def redis_now(client: aioredis.Redis) -> float:
+    """Redis TIME in epoch seconds."""
+    seconds, micros = await client.time()
+    return seconds + micros / 1_000_000
+
+
+async def test_four_processes_never_exceed_the_shared_window(key: str) -> None:
+    """Four processes hammering one key never put more than 20 admissions in any 1 s window."""
+    per_us, limit = 1_000_000, 20
+    workers = [start_worker("hammer", key, 15, 3, 120) for _ in range(4)]
+    times: list[int] = []
+    for worker in await asyncio.gather(*(asyncio.to_thread(result_of, w) for w in workers)):
+        times += worker["times"]  # type: ignore[arg-type]
+    times.sort()
+    assert len(times) == 60
+    # Admission t occupies [t, t + per): the (i + limit)-th admission must not
+    # start before the i-th has left the window.
+    crowded = [i for i in range(len(times) - limit) if times[i + limit] < times[i] + per_us]
+    assert crowded == []
+    # ...and the budget was really contended: some window held the full 20.
+    fullest = max(bisect.bisect_left(times, t + per_us) - i for i, t in enumerate(times))
+    assert fullest == limit
+
+
+async def test_429_in_one_process_pauses_another(key: str) -> None:
+    """A 429 observed here pauses a limiter in another process on the same key."""
+    client = aioredis.Redis.from_url(URL)
+    here = RedisRateLimit(
+        URL, key=key, client=client, policy=RateLimit(pause_jitter=0.0, max_server_wait=120)
+    )
+    try:
+        seen_at = await redis_now(client)
+        await here.observe(ServerRateLimit(retry_after=3.0))
+        impatient = start_worker("probe", key, 1, 1, 0.5)  # max_server_wait 0.5 s
+        patient = start_worker("probe", key, 1, 1, 120)
+        refused, admitted = await asyncio.gather(
+            asyncio.to_thread(result_of, impatient), asyncio.to_thread(result_of, patient)
+        )
+        assert isinstance(refused.get("retry_after"), float)
+        assert 0 < refused["retry_after"] <= 3.0  # type: ignore[operator]
+        assert admitted["admitted"] >= seen_at + 3.0  # type: ignore[operator]
+    finally:
+        await here.aclose()
+        await client.aclose()
+
+
+async def test_remaining_below_free_slots_is_spent_for_everyone(key: str) -> None:
+    """A low `remaining` seen by one limiter is recorded in the shared log."""
+    policy = RateLimit(requests=5, per=30.0, burst=5, margin=0.0, max_wait=1.0)
+    first = RedisRateLimit(URL, key=key, policy=policy)
+    second = RedisRateLimit(URL, key=key, policy=policy)
+    try:
+        await first.acquire()
+        await first.observe(ServerRateLimit(remaining=1))  # 5 - 1 - 1 = 3 used elsewhere
+        await second.acquire()
+        with pytest.raises(RateLimitError, match="max_wait") as caught:
+            await second.acquire()
+        assert caught.value.retry_after is not None and caught.value.retry_after > 1.0
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_remaining_zero_with_reset_pauses_everyone(key: str) -> None:
+    """remaining == 0 with reset_after sets the shared pause."""
+    policy = RateLimit(pause_jitter=0.0, max_server_wait=5.0)
+    first = RedisRateLimit(URL, key=key, policy=policy)
+    second = RedisRateLimit(URL, key=key, policy=policy)
+    try:
+        await first.observe(ServerRateLimit(remaining=0, reset_after=60.0))
+        with pytest.raises(RateLimitError, match="max_server_wait") as caught:
+            await second.acquire()
+        assert caught.value.retry_after is not None and caught.value.retry_after > 55
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_aclose_leaves_a_given_client_open(key: str) -> None:
+    """aclose() closes only a client the limiter created itself."""
+    client = aioredis.Redis.from_url(URL)
+    limiter = RedisRateLimit("redis://:hunter2@127.0.0.1:6379/0", key=key, client=client)
+    assert "hunter2" not in repr(limiter)
+    await limiter.acquire()
+    await limiter.aclose()
+    assert await client.ping()
+    await client.aclose()
