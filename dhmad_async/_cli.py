@@ -19,6 +19,7 @@ __all__ = ["main"]
 # Modules that contribute sub-commands; imported lazily so `--help` stays cheap
 # and a missing optional extra only breaks its own command.
 _COMMAND_MODULES = (
+    "dhmad_async._demo",
     "dhmad_async.testing._cli",
     "dhmad_async.webhooks._cli",
     "dhmad_async.batch._cli",

@@ -1,0 +1,33 @@
+"""The demo (`make demo`) runs the marketplace flow against the emulator with no surprises."""
+
+from __future__ import annotations
+
+import io
+
+from dhmad_async._demo import run_demo
+from dhmad_async._cli import main
+
+
+async def test_demo_flow_reaches_every_state_without_429s() -> None:
+    """A short demo run creates, lists and drives escrows, and verifies every webhook."""
+    out = io.StringIO()
+
+    summary = await run_demo(count=30, stream=out, time_scale=60.0)
+
+    statuses = summary["escrows_by_status"]
+    assert {"completed": 2, "paid": 1, "cancelled": 1} == {
+        key: statuses.get(key) for key in ("completed", "paid", "cancelled")
+    }
+    # 30 in the batch + the one we buy; the rest stay pending.
+    assert 31 == sum(statuses.values())
+    assert 0 == summary["rate_limited_429"]
+    assert summary["max_in_any_window"] <= 100
+    assert summary["webhooks_delivered"] == summary["webhooks_verified"]
+    assert summary["webhooks_verified"] >= 10
+    assert "escrow.delivery.rejected" in summary["webhook_types"]
+    assert "Summary" in out.getvalue()
+
+
+def test_demo_live_without_key_explains_and_exits_2(capsys: object) -> None:
+    """`demo --live` without DHMAD_API_KEY says what is missing instead of crashing."""
+    assert 2 == main(["demo", "--live"])
