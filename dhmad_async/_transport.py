@@ -106,10 +106,8 @@ def _map_transport_errors(method: str, url: str) -> Iterator[None]:
         yield
     except (APIConnectionError, asyncio.CancelledError):
         raise
-    except TimeoutError as exc:  # asyncio.timeout() around the whole attempt
-        raise APITimeoutError(
-            f"{method} timed out ({_describe(exc)}).", method=method, url=url, request_sent=None
-        ) from exc
+    # aiohttp's timeout classes are also TimeoutErrors: map them first, or a
+    # connect timeout (certainly unsent) would lose its request_sent=False.
     except aiohttp.ClientError as exc:
         for klass in type(exc).__mro__:
             if klass in _EXCEPTION_MAP:
@@ -119,6 +117,10 @@ def _map_transport_errors(method: str, url: str) -> Iterator[None]:
             error_class, sent = APIConnectionError, None
         raise error_class(
             f"{method} failed: {_describe(exc)}", method=method, url=url, request_sent=sent
+        ) from exc
+    except TimeoutError as exc:  # asyncio.timeout() around the whole attempt
+        raise APITimeoutError(
+            f"{method} timed out ({_describe(exc)}).", method=method, url=url, request_sent=None
         ) from exc
     except OSError as exc:
         raise APIConnectionError(
