@@ -43,6 +43,7 @@ from dhmad_async._ratelimit import RateLimiter
 from dhmad_async.resources import EscrowParams, InvalidParamsError
 
 __all__ = [
+    "USE_CLIENT_DEFAULT",
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
@@ -66,7 +67,6 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "Timeout",
-    "USE_CLIENT_DEFAULT",
     "UnprocessableEntityError",
     "WebhookFailureReason",
     "WebhookVerificationError",

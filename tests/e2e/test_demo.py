@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from dhmad_async._demo import run_demo
 from dhmad_async._cli import main
+from dhmad_async._demo import run_demo
 
 
 async def test_demo_flow_reaches_every_state_without_429s() -> None:
