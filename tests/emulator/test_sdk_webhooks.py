@@ -1,0 +1,186 @@
+"""Developer webhooks managed with ``DhmadDeveloperClient`` and deliveries checked by the verifier.
+
+Real HTTP on 127.0.0.1 only: the emulator, the SDK, and a small aiohttp receiver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+from aiohttp import web
+
+from dhmad_async import (
+    AuthenticationError,
+    BadRequestError,
+    DhmadClient,
+    DhmadDeveloperClient,
+    NotFoundError,
+    WebhookFailureReason,
+    WebhookVerificationError,
+)
+from dhmad_async.testing import Emulator
+from dhmad_async.webhooks import ContractSigned, EscrowStatusUpdated, WebhookVerifier
+
+Delivery = tuple[dict[str, str], bytes]
+
+
+class Receiver:
+    """A loopback webhook endpoint that keeps every delivery's headers and raw body."""
+
+    def __init__(self) -> None:
+        self.seen: list[Delivery] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((dict(request.headers), await request.read()))
+        return web.Response(status=200)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A started receiver on 127.0.0.1, cleaned up after the test."""
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", rec.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield rec
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """A started emulator (this file's own fixture)."""
+    async with Emulator() as e:
+        yield e
+
+
+@pytest.fixture
+async def developer(emu: Emulator) -> AsyncIterator[DhmadDeveloperClient]:
+    """The SDK's developer-token client on the emulator."""
+    async with DhmadDeveloperClient(emu.developer_token, base_url=emu.base_url) as d:
+        yield d
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[DhmadClient]:
+    """The SDK's API-key client on the emulator."""
+    async with DhmadClient(emu.api_key, base_url=emu.base_url) as c:
+        yield c
+
+
+async def _new_escrow(client: DhmadClient) -> str:
+    created = await client.escrows.create(
+        title="Website",
+        amount=Decimal("100"),
+        buyer_email="buyer@example.com",
+        contract_terms="Deliver.",
+        estimated_delivery_days=3,
+    )
+    return created.escrow.id
+
+
+async def test_webhook_management_round_trip(
+    developer: DhmadDeveloperClient, receiver: Receiver
+) -> None:
+    """create → list/get (no secret) → update by PUT and PATCH → delete → get is 404."""
+    hook = await developer.webhooks.create(
+        receiver.url, events=["escrow.status.updated", "contract.signed"]
+    )
+    assert hook.secret and hook.is_active is True
+    assert list(hook.events) == ["escrow.status.updated", "contract.signed"]
+    listed = await developer.webhooks.list()
+    assert [h.id for h in listed] == [hook.id] and listed[0].secret is None
+    got = await developer.webhooks.get(hook.id)
+    assert got.url == receiver.url and got.secret is None
+    put = await developer.webhooks.update(hook.id, is_active=False)
+    assert put.is_active is False
+    patched = await developer.webhooks.update(
+        hook.id, events=["escrow.updated"], is_active=True, method="PATCH"
+    )
+    assert list(patched.events) == ["escrow.updated"] and patched.is_active is True
+    await developer.webhooks.delete(hook.id)
+    assert await developer.webhooks.list() == []
+    with pytest.raises(NotFoundError):
+        await developer.webhooks.get(hook.id)
+
+
+async def test_third_webhook_is_over_the_limit(
+    developer: DhmadDeveloperClient, receiver: Receiver
+) -> None:
+    """A third endpoint is refused with 400 "Webhook Limit Reached" (§2.17, §4.7)."""
+    await developer.webhooks.create(receiver.url)
+    await developer.webhooks.create(receiver.url)
+    with pytest.raises(BadRequestError) as info:
+        await developer.webhooks.create(receiver.url)
+    assert info.value.status == 400 and info.value.code == "Webhook Limit Reached"
+
+
+async def test_api_key_cannot_manage_webhooks(emu: Emulator) -> None:
+    """An API key is not a developer token: the webhook endpoints answer 401."""
+    async with DhmadDeveloperClient(emu.api_key, base_url=emu.base_url) as wrong:
+        with pytest.raises(AuthenticationError):
+            await wrong.webhooks.list()
+
+
+async def test_deliveries_verify_and_parse_into_typed_events(
+    developer: DhmadDeveloperClient, client: DhmadClient, emu: Emulator, receiver: Receiver
+) -> None:
+    """Each delivery passes WebhookVerifier with the create secret and parses to its event."""
+    hook = await developer.webhooks.create(
+        receiver.url, events=["escrow.status.updated", "contract.signed"]
+    )
+    assert hook.secret is not None
+    escrow_id = await _new_escrow(client)
+    session = await client.checkout_sessions.create(
+        escrow_id,
+        action="sign_contract",
+        target_user_email="buyer@example.com",
+        redirect_url="http://localhost:3000/done",
+    )
+    await emu.complete_session(session.session_id)
+    await client.escrows.cancel(escrow_id)
+    await emu.wait_for_deliveries()
+    verifier = WebhookVerifier(secrets=[hook.secret])
+    events = [verifier.verify(body, headers) for headers, body in receiver.seen]
+    by_type = {type(event): event for event in events}
+    assert set(by_type) == {ContractSigned, EscrowStatusUpdated}
+    signed = by_type[ContractSigned]
+    assert isinstance(signed, ContractSigned) and signed.escrow_id == escrow_id
+    status = by_type[EscrowStatusUpdated]
+    assert isinstance(status, EscrowStatusUpdated) and status.status == "cancelled"
+    other = WebhookVerifier(secrets=["0" * 64])
+    with pytest.raises(WebhookVerificationError) as info:
+        other.verify(receiver.seen[0][1], receiver.seen[0][0])
+    assert info.value.reason is WebhookFailureReason.NO_MATCHING_SIGNATURE
+
+
+async def test_secret_rotation(
+    developer: DhmadDeveloperClient, client: DhmadClient, emu: Emulator, receiver: Receiver
+) -> None:
+    """After regenerate_secret new deliveries fail the old secret; [new, old] accepts both."""
+    hook = await developer.webhooks.create(receiver.url)
+    old = hook.secret
+    assert old is not None
+    await client.escrows.cancel(await _new_escrow(client))
+    await emu.wait_for_deliveries()
+    rotated = await developer.webhooks.regenerate_secret(hook.id)
+    new = rotated.secret
+    assert new is not None and new != old
+    await client.escrows.cancel(await _new_escrow(client))
+    await emu.wait_for_deliveries()
+    assert len(receiver.seen) == 2
+    (before_h, before_b), (after_h, after_b) = receiver.seen
+    with pytest.raises(WebhookVerificationError) as info:
+        WebhookVerifier(secrets=[old]).verify(after_b, after_h)
+    assert info.value.reason is WebhookFailureReason.NO_MATCHING_SIGNATURE
+    with pytest.raises(WebhookVerificationError):
+        WebhookVerifier(secrets=[new]).verify(before_b, before_h)
+    both = WebhookVerifier(secrets=[new, old])
+    first, second = both.verify(before_b, before_h), both.verify(after_b, after_h)
+    assert first.id != second.id
+    assert new not in repr(both) and old not in repr(both)
