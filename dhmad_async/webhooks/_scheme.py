@@ -169,6 +169,15 @@ class SignatureScheme:
         an empty result means the header is malformed.
         """
         if self.encoding == "hex":
+            if len(header_value) == 2 * self._digest_size:
+                # Fast path: one bare hex signature, the common (default) case.
+                try:
+                    fast = bytes.fromhex(header_value)
+                except ValueError:
+                    pass
+                else:
+                    if len(fast) == self._digest_size:
+                        return [fast]
             tokens = header_value.replace(",", " ").split()
         else:
             tokens = header_value.split()
@@ -221,7 +230,7 @@ class PreparedKey:
     def __repr__(self) -> str:
         return f"PreparedKey(scheme={self.scheme.name!r}, key=<hidden>)"
 
-    def mac(self, body: bytes, *, timestamp: str = "", event_id: str = "") -> bytes:
+    def mac(self, body: bytes, timestamp: str = "", event_id: str = "") -> bytes:
         """Return the raw MAC of ``body`` (and timestamp/id when the template uses them)."""
         h = self._base.copy()
         if self._plain:

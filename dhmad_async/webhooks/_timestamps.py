@@ -27,6 +27,12 @@ def parse_timestamp(value: str) -> float | None:
     (no offset is read as UTC, an INF choice: JS would use local time), and
     numeric epoch seconds or milliseconds. Never raises.
     """
+    if len(value) == 24 and value[4] == "-" and value[-1] == "Z":
+        # Fast path for JS toISOString() output (the emulator's format).
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
     text = value.strip()
     if not text or len(text) > 64:
         return None

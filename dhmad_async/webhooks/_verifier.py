@@ -43,6 +43,7 @@ ID_HEADER = "X-Webhook-Id"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 
 _R = WebhookFailureReason
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def _header(headers: Mapping[str, str], canonical: str, lower: str) -> str | None:
@@ -184,7 +185,7 @@ class WebhookVerifier:
         candidates = self.scheme.decode_signatures(signature)
         if not candidates:
             raise WebhookVerificationError(_R.MALFORMED_SIGNATURE, "signature is malformed")
-        if not isinstance(body, bytes | bytearray | memoryview):
+        if not isinstance(body, _BYTES):
             raise WebhookVerificationError(_R.MALFORMED_BODY, "body must be bytes")
         if self._matches(body, candidates, timestamp, event_id):
             return None
@@ -199,10 +200,11 @@ class WebhookVerifier:
         raise WebhookVerificationError(_R.NO_MATCHING_SIGNATURE, "no signature matched")
 
     def _matches(self, body: Any, candidates: list[bytes], timestamp: str, event_id: str) -> bool:
+        compare = hmac.compare_digest
         for key in self._keys:
-            expected = key.mac(body, timestamp=timestamp, event_id=event_id)
+            expected = key.mac(body, timestamp, event_id)
             for candidate in candidates:
-                if hmac.compare_digest(expected, candidate):
+                if compare(expected, candidate):
                     return True
         return False
 
