@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final, Literal
@@ -68,23 +69,29 @@ NOT_JSON: Final = _NotJson()
 # Decimals are written as JSON numbers with their exact digits. The encoder
 # first writes them as marked strings, then strips the quotes and markers;
 # floats would round (0.1 + 0.2), and money is never allowed through float.
-_DECIMAL_MARK: Final = "\x00dec:"
-_DECIMAL_RE: Final = re.compile(r'"\\u0000dec:([-+0-9.eE]+)"')
-
-
-def _encode_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send a non-finite amount: {value}")
-        return _DECIMAL_MARK + format(value, "f")
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+# The marker carries a fresh random nonce per call: with a fixed marker, a user
+# string such as "\x00dec:1" (a title, say) was silently turned into the number 1.
 
 
 def encode_json(data: object) -> bytes:
     """Serialise ``data`` compactly, writing ``Decimal`` values as exact JSON numbers."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=_encode_default)
-    if _DECIMAL_MARK[0] in text or "\\u0000" in text:
-        text = _DECIMAL_RE.sub(r"\1", text)
+    mark = f"\x00dec{secrets.token_hex(8)}:"
+    found = False
+
+    def default(value: object) -> object:
+        nonlocal found
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError(f"cannot send a non-finite amount: {value}")
+            found = True
+            return mark + format(value, "f")
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=default)
+    if found:
+        # json.dumps always escapes the NUL as \u0000.
+        pattern = '"' + re.escape("\\u0000" + mark[1:]) + r'([-+0-9.eE]+)"'
+        text = re.sub(pattern, r"\1", text)
     return text.encode("utf-8")
 
 
@@ -202,6 +209,18 @@ def _error_fields(data: object) -> dict[str, Any]:
     return fields
 
 
+# Some proxies and debug pages echo the request (headers included) in their
+# error bodies; messages built from bodies must never repeat a credential.
+_CREDENTIAL_RE: Final = re.compile(
+    r"(?:sk_(?:live|sandbox)_|Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with API keys and bearer tokens replaced by ``[REDACTED]``."""
+    return _CREDENTIAL_RE.sub("[REDACTED]", text)
+
+
 def _snippet(body: bytes) -> str | None:
     """A short, single-line excerpt of a non-JSON error body (HTML pages are left out)."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -239,6 +258,9 @@ def decipher_response(
     fields = _error_fields(json_body)
     if not fields.get("message") and data is NOT_JSON:
         fields["message"] = _snippet(body)
+    for name in ("message", "user_message"):
+        if fields.get(name):
+            fields[name] = redact(fields[name])
     kwargs: dict[str, Any] = {
         "status": status,
         "body": body,

@@ -216,3 +216,21 @@ def test_unknown_status_falls_back() -> None:
     err = _raise(418, b"")
     assert type(err) is APIStatusError
     assert err.message == "I'm a Teapot"
+
+
+def test_encode_json_leaves_marker_like_strings_alone() -> None:
+    """A user string that looks like the internal Decimal marker stays a string."""
+    body = encode_json({"title": "\x00dec:1", "amount": Decimal("2.50")})
+    assert json.loads(body) == {"title": "\x00dec:1", "amount": 2.5}
+    assert b'"amount":2.50' in body
+
+
+def test_error_messages_redact_echoed_credentials() -> None:
+    """A proxy page echoing the Authorization header does not put the key in the message."""
+    body = f"Bad request. Authorization: Bearer {KEY} X-API-Key: {KEY}".encode()
+    err = _raise(400, body, {"content-type": "text/plain"})
+    assert KEY not in str(err)
+    assert "[REDACTED]" in err.message
+    assert err.body == body  # the raw body is kept exactly as received
+    json_err = _raise(401, json.dumps({"error": "Unauthorized", "message": f"bad {KEY}"}).encode())
+    assert KEY not in str(json_err)
