@@ -299,10 +299,13 @@ class DhmadClient(_BaseClient):
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key is required (an sk_live_… or sk_sandbox_… key)")
+        # Keys pasted from the dashboard or .env files often carry whitespace; infer
+        # the environment from the same stripped key that is sent.
+        api_key = api_key.strip()
         if base_url is None:
             base_url = _infer_base_url(api_key)
         super().__init__(
-            credential=api_key.strip(),
+            credential=api_key,
             base_url=base_url,
             auth_header=auth_header,
             timeout=timeout,

@@ -288,3 +288,10 @@ async def test_status_error_carries_everything() -> None:
     assert err.headers["x-request-id"] == "req-1"
     assert err.url == "/me"
     assert len(transport.sent) == 1
+
+
+def test_key_whitespace_is_stripped_before_inference() -> None:
+    """A key pasted with surrounding whitespace still selects its environment."""
+    client = DhmadClient(f"  {LIVE_KEY}\n")
+    assert client.base_url == "https://dhmad.tn/api/v1"
+    assert client.environment == "live"
