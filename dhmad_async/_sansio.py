@@ -211,8 +211,10 @@ def _error_fields(data: object) -> dict[str, Any]:
 
 # Some proxies and debug pages echo the request (headers included) in their
 # error bodies; messages built from bodies must never repeat a credential.
+# At least 8 characters of key material, so prose such as "use an sk_sandbox_...
+# key" (a hint, not a key) stays readable.
 _CREDENTIAL_RE: Final = re.compile(
-    r"(?:sk_(?:live|sandbox)_|Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE
+    r"sk_(?:live|sandbox)_[A-Za-z0-9]{8,}|Bearer\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE
 )
 
 

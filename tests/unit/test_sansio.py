@@ -234,3 +234,9 @@ def test_error_messages_redact_echoed_credentials() -> None:
     assert err.body == body  # the raw body is kept exactly as received
     json_err = _raise(401, json.dumps({"error": "Unauthorized", "message": f"bad {KEY}"}).encode())
     assert KEY not in str(json_err)
+
+
+def test_redaction_keeps_prefix_hints() -> None:
+    """A hint naming the other key prefix is not mistaken for a key."""
+    err = _raise(401, b'{"error":"Unauthorized","message":"use an sk_sandbox_... key"}')
+    assert err.message == "use an sk_sandbox_... key"
