@@ -7,9 +7,9 @@ batch module reuses it, so one set of rules guards both paths.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
@@ -31,6 +31,9 @@ from dhmad_async.resources._base import (
     path_id,
     to_decimal,
 )
+
+if TYPE_CHECKING:
+    from dhmad_async.batch import BatchRun
 
 __all__ = ["EscrowParams", "Escrows"]
 
@@ -286,6 +289,33 @@ class Escrows(Resource):
             "POST", "/escrows", json=params.to_wire(), timeout=timeout
         )
         return self._parse(data, EscrowCreated)
+
+    def create_many(
+        self,
+        items: Iterable[object],
+        *,
+        journal: Any = None,
+        concurrency: int = 8,
+        on_progress: Callable[[Any], object] | None = None,
+        **options: Any,
+    ) -> BatchRun:
+        """
+        Create many escrows, journalled and resumable (see ``dhmad_async.batch``).
+
+        ``await`` the result for a ``BatchReport`` (one outcome per item, in
+        input order) or ``async for`` it for outcomes as they finish.
+        ``options`` are :class:`~dhmad_async.batch.BatchOptions` fields.
+        """
+        from dhmad_async.batch._runner import BatchOptions, create_many
+
+        return create_many(
+            self._client,  # type: ignore[arg-type]
+            items,
+            journal=journal,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            options=BatchOptions(**options),
+        )
 
     def list(
         self,

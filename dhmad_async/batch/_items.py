@@ -1,0 +1,237 @@
+"""
+Batch items: normalise what callers pass, key and fingerprint it, and read CSV / JSON Lines.
+
+Pure apart from :func:`read_items`, which reads one local file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dhmad_async.resources import EscrowParams, InvalidParamsError
+
+__all__ = [
+    "BatchItem",
+    "PreparedItem",
+    "UnreadableItem",
+    "prepare_items",
+    "read_items",
+]
+
+# Keys a mapping item may carry besides the escrow parameters.
+_KEY_FIELDS = ("external_key", "externalKey")
+_INT_FIELDS = frozenset({"estimated_delivery_days", "estimatedDeliveryDays"})
+_BOOL_FIELDS = frozenset({"auto_sign", "autoSign"})
+_JSON_FIELDS = frozenset({"fulfillment_policy", "fulfillmentPolicy"})
+_TRUE = frozenset({"true", "1", "yes", "y"})
+_FALSE = frozenset({"false", "0", "no", "n"})
+
+
+@attrs.frozen
+class BatchItem:
+    """One item of a batch: the escrow parameters and an optional caller key (e.g. an order id)."""
+
+    params: EscrowParams
+    external_key: str | None = None
+
+
+@attrs.frozen
+class UnreadableItem:
+    """A line or row of an input file that could not be read; it becomes a ``failed`` outcome."""
+
+    message: str
+
+
+@attrs.frozen
+class PreparedItem:
+    """
+    A normalised item: its position, key, fingerprints and wire body, or why it is invalid.
+
+    ``fingerprint`` identifies the exact request body; ``match_key`` only the
+    fields the server shows in ``GET /escrows`` and reconciliation compares
+    (title, buyer email, amount, currency, mode), so two items with the same
+    ``match_key`` are indistinguishable on the server and are sent one at a time.
+    """
+
+    position: int
+    key: str
+    params: EscrowParams | None
+    wire: dict[str, Any] | None
+    fingerprint: str
+    match_key: str
+    error: str | None = None
+
+
+def canonical_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, Decimals as plain strings (500 == 500.00)."""
+
+    def default(value: object) -> object:
+        if isinstance(value, Decimal):
+            return format(value.normalize(), "f")
+        raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=default)
+
+
+def _digest(text: str, size: int = 32) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def match_fields(wire: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
+    """The fields reconciliation compares, normalised as the server stores them (INF)."""
+    amount = wire.get("amount")
+    amount_text = (
+        format(Decimal(str(amount)).normalize(), "f") if amount is not None else ""
+    )  # the server may echo 500 for 500.00
+    return (
+        str(wire.get("title", "")),
+        str(wire.get("buyerEmail", "")).strip().lower(),
+        amount_text,
+        str(wire.get("currency") or "TND").upper(),
+        str(wire.get("mode") or "standard").lower(),
+    )
+
+
+def _split_key(item: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    data = dict(item)
+    key: str | None = None
+    for name in _KEY_FIELDS:
+        if name in data:
+            value = data.pop(name)
+            if value is not None and str(value).strip():
+                key = str(value).strip()
+    return key, data
+
+
+def prepare_items(items: Iterable[object]) -> list[PreparedItem]:
+    """
+    Normalise and validate every item before anything is sent.
+
+    Each bad item gets its own message; duplicate caller keys are rejected
+    (the second and later ones), because a key names one escrow.
+    """
+    prepared: list[PreparedItem] = []
+    seen: set[str] = set()
+    for position, item in enumerate(items):
+        key: str | None = None
+        params: EscrowParams | None = None
+        error: str | None = None
+        try:
+            if isinstance(item, UnreadableItem):
+                error = item.message
+            elif isinstance(item, BatchItem):
+                params, key = item.params, item.external_key
+            elif isinstance(item, EscrowParams):
+                params = item
+            elif isinstance(item, Mapping):
+                key, data = _split_key(item)
+                params = EscrowParams.from_mapping(data)
+            else:
+                error = (
+                    f"item {position} is a {type(item).__name__}, not EscrowParams, "
+                    "BatchItem or a mapping"
+                )
+            if params is not None:
+                params.validate()
+        except (InvalidParamsError, TypeError, ValueError) as exc:
+            error = str(exc)
+        wire: dict[str, Any] | None = None
+        if params is not None and error is None:
+            try:
+                wire = params.to_wire()
+            except (ArithmeticError, TypeError, ValueError) as exc:  # pragma: no cover
+                error = f"cannot encode item: {exc}"
+        body = canonical_json(wire) if wire is not None else f"invalid:{position}"
+        fingerprint = _digest(body)
+        match_key = _digest(canonical_json(match_fields(wire))) if wire is not None else ""
+        if key is None:
+            # Stable across runs as long as the item and its position are unchanged.
+            key = "auto-" + _digest(f"{fingerprint}#{position}", 20)
+        elif key in seen and error is None:
+            error = f"external_key {key!r} appears more than once in this batch"
+        seen.add(key)
+        prepared.append(
+            PreparedItem(
+                position=position,
+                key=key,
+                params=params if error is None else None,
+                wire=wire if error is None else None,
+                fingerprint=fingerprint,
+                match_key=match_key,
+                error=error,
+            )
+        )
+    return prepared
+
+
+def _coerce_csv_value(name: str, value: str) -> Any:
+    if name in _INT_FIELDS:
+        try:
+            return int(value)
+        except ValueError:
+            return value  # validation names the field
+    if name in _BOOL_FIELDS:
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        return value
+    if name in _JSON_FIELDS:
+        try:
+            return json.loads(value, parse_float=Decimal)
+        except ValueError:
+            return value
+    return value
+
+
+def _read_csv(path: Path) -> list[object]:
+    items: list[object] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            # Empty cells mean "not given", so optional parameters can share one sheet.
+            item = {
+                name.strip(): _coerce_csv_value(name.strip(), value)
+                for name, value in row.items()
+                if name is not None and value is not None and value.strip() != ""
+            }
+            items.append(item)
+    return items
+
+
+def _read_jsonl(path: Path) -> list[object]:
+    items: list[object] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                # Money must never pass through float.
+                value = json.loads(line, parse_float=Decimal)
+            except json.JSONDecodeError as exc:
+                items.append(UnreadableItem(f"line {number}: not valid JSON ({exc.msg})"))
+                continue
+            if not isinstance(value, dict):
+                items.append(UnreadableItem(f"line {number}: expected a JSON object"))
+                continue
+            items.append(value)
+    return items
+
+
+def read_items(path: str | Path) -> list[object]:
+    """Read items from ``.csv`` or ``.jsonl``/``.ndjson``/``.json`` (JSON Lines); does file I/O."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(file)
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return _read_jsonl(file)
+    raise ValueError(f"{file.name}: unknown input format (use .csv or .jsonl)")

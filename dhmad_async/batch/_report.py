@@ -1,0 +1,163 @@
+"""
+Batch outcomes and the report: one outcome per item, in input order, and CSV / JSON Lines output.
+
+Pure apart from :meth:`BatchReport.write`, which writes one local file.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dhmad_async.models import Escrow
+
+__all__ = ["BatchProgress", "BatchReport", "ItemOutcome", "OutcomeStatus"]
+
+
+class OutcomeStatus(enum.StrEnum):
+    """What happened to one item."""
+
+    #: The escrow exists (created now, earlier, or found by reconciliation).
+    CREATED = "created"
+    #: A definite error; nothing was created (see ``retryable``).
+    FAILED = "failed"
+    #: Could not be proven either way; look at ``candidates`` and the journal.
+    NEEDS_REVIEW = "needs_review"
+
+
+@attrs.frozen(kw_only=True)
+class ItemOutcome:
+    """The outcome of one item."""
+
+    position: int
+    external_key: str
+    status: OutcomeStatus
+    escrow_id: str | None = None
+    escrow: Escrow | None = attrs.field(default=None, repr=False)
+    #: The error message (API message and field details), for failed and needs_review.
+    error: str | None = None
+    error_type: str | None = None
+    http_status: int | None = None
+    #: For ``failed``: a later run with the same journal will send this item again.
+    retryable: bool = False
+    #: Requests sent for this item, over every run.
+    attempts: int = 0
+    #: True when the escrow was found by reconciliation rather than a response.
+    reconciled: bool = False
+    #: Unclaimed escrows that matched an ambiguous create (needs_review).
+    candidates: tuple[str, ...] = ()
+    #: True when the outcome was already final in the journal before this run.
+    from_journal: bool = False
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict for CSV / JSON Lines reports."""
+        return {
+            "position": self.position,
+            "external_key": self.external_key,
+            "status": str(self.status),
+            "escrow_id": self.escrow_id or "",
+            "error": self.error or "",
+            "error_type": self.error_type or "",
+            "http_status": self.http_status if self.http_status is not None else "",
+            "retryable": self.retryable,
+            "attempts": self.attempts,
+            "reconciled": self.reconciled,
+            "candidates": " ".join(self.candidates),
+            "from_journal": self.from_journal,
+        }
+
+
+_ROW_COLUMNS = (
+    "position",
+    "external_key",
+    "status",
+    "escrow_id",
+    "error",
+    "error_type",
+    "http_status",
+    "retryable",
+    "attempts",
+    "reconciled",
+    "candidates",
+    "from_journal",
+)
+
+
+@attrs.frozen(kw_only=True)
+class BatchProgress:
+    """A snapshot passed to ``on_progress`` after every outcome."""
+
+    total: int
+    done: int
+    created: int
+    failed: int
+    needs_review: int
+    #: Requests sent so far in this run (creates and reconciliation lists).
+    requests: int
+
+
+@attrs.frozen(kw_only=True)
+class BatchReport:
+    """One :class:`ItemOutcome` per input item, in input order."""
+
+    outcomes: tuple[ItemOutcome, ...]
+    journal_path: str | None = None
+    #: Why the run stopped early (e.g. an authentication error), or None.
+    stopped: str | None = None
+
+    def __iter__(self) -> Iterator[ItemOutcome]:
+        return iter(self.outcomes)
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Outcomes per status, every status present."""
+        counter = Counter(str(o.status) for o in self.outcomes)
+        return {str(status): counter.get(str(status), 0) for status in OutcomeStatus}
+
+    @property
+    def created(self) -> list[ItemOutcome]:
+        """The items whose escrow exists."""
+        return [o for o in self.outcomes if o.status is OutcomeStatus.CREATED]
+
+    @property
+    def failed(self) -> list[ItemOutcome]:
+        """The items that definitely failed."""
+        return [o for o in self.outcomes if o.status is OutcomeStatus.FAILED]
+
+    @property
+    def needs_review(self) -> list[ItemOutcome]:
+        """The items that could not be proven either way."""
+        return [o for o in self.outcomes if o.status is OutcomeStatus.NEEDS_REVIEW]
+
+    @property
+    def ok(self) -> bool:
+        """True when every item's escrow exists."""
+        return all(o.status is OutcomeStatus.CREATED for o in self.outcomes)
+
+    def write(self, path: str | Path) -> None:
+        """Write the report as CSV (``.csv``) or JSON Lines (anything else); file I/O."""
+        write_rows(path, [o.to_row() for o in self.outcomes])
+
+
+def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write report rows to ``path``; the suffix picks CSV or JSON Lines."""
+    file = Path(path)
+    if file.suffix.lower() == ".csv":
+        with file.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(_ROW_COLUMNS))
+            writer.writeheader()
+            writer.writerows(rows)
+        return
+    with file.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, separators=(",", ":")) + "\n")

@@ -1,0 +1,703 @@
+"""
+``create_many``: send many creates at the client's rate limit, journalled and reconciled.
+
+I/O: HTTP through the client (creates and reconciliation lists) and the SQLite
+journal. Pacing is the client's limiter (local or :class:`RedisRateLimit`):
+a 429 seen by any task pauses every task there. This module only bounds how
+many creates are in flight, so the connection pool never overflows.
+
+Identical items (same title, buyer email, amount, currency and mode) cannot be
+told apart on the server, so each such group is sent one item at a time, and a
+group waits while one of its items is being reconciled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from dhmad_async._errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    DhmadError,
+    RateLimitError,
+    ResponseValidationError,
+)
+from dhmad_async._serialization import structure, unstructure
+from dhmad_async.batch._items import PreparedItem, prepare_items
+from dhmad_async.batch._journal import ClaimConflict, Journal, JournalRow, JournalState
+from dhmad_async.batch._reconcile import Pending, Verdict, reconcile
+from dhmad_async.batch._report import BatchProgress, BatchReport, ItemOutcome, OutcomeStatus
+from dhmad_async.models import Escrow
+
+if TYPE_CHECKING:
+    from dhmad_async._client import DhmadClient
+
+__all__ = ["BatchOptions", "BatchRun", "create_many"]
+
+_log = logging.getLogger("dhmad_async.batch")
+
+# Statuses after which a later run may send the item again: nothing was created
+# and the condition may pass.
+_RETRYABLE_STATUSES = frozenset({408, 425, 429, 502, 503, 504})
+_OFFSET_META = "server_offset"
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class BatchOptions:
+    """
+    Tuning for :func:`create_many`; the defaults suit the documented 100/min limit.
+
+    Args:
+        max_sends: Creates per item per run: the first and re-sends after
+            reconciliation proved nothing was created.
+        settle: Seconds to wait after an ambiguous attempt before looking for
+            its escrow, so a request still being processed can land first.
+        clock_skew: Seconds subtracted from an attempt's start when deciding
+            which escrows are recent enough to be its own (the server clock is
+            estimated from ``createdAt`` of earlier responses).
+        page_size: ``limit`` of reconciliation list calls (max 100, §1.9).
+        max_scan_pages: The most list pages one reconciliation reads.
+        if_not_found: ``"resend"`` (default) sends again when the scan shows no
+            such escrow; ``"review"`` marks the item ``needs_review`` instead,
+            for accounts whose list might not show every escrow the key
+            created (INF: the docs do not say it does, §2.4).
+        durable: ``synchronous=FULL`` in the journal (survives power loss).
+    """
+
+    max_sends: int = attrs.field(default=3, validator=_positive_int)
+    settle: float = 2.0
+    clock_skew: float = 120.0
+    page_size: int = attrs.field(default=100, validator=_positive_int)
+    max_scan_pages: int = attrs.field(default=50, validator=_positive_int)
+    if_not_found: Literal["resend", "review"] = "resend"
+    durable: bool = True
+
+
+@attrs.define
+class _Work:
+    item: PreparedItem
+    row: JournalRow
+    sends: int = 0  # this run
+    due: float = 0.0  # monotonic time its reconciliation may start
+    scan_failures: int = 0
+    #: Server-time floor of the earliest unresolved attempt (mirrors the journal).
+    floor: float | None = None
+
+
+@attrs.define
+class _Group:
+    works: collections.deque[_Work]
+    parked: bool = False
+
+
+def default_journal_path(items: list[PreparedItem]) -> Path:
+    """``./dhmad-batch-<digest>.sqlite``: the same items give the same file, so a rerun resumes."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.key}\0{item.fingerprint}\n".encode())
+    return Path.cwd() / f"dhmad-batch-{digest.hexdigest()[:16]}.sqlite"
+
+
+def _describe(exc: BaseException) -> tuple[str, str, int | None]:
+    status = exc.status if isinstance(exc, APIStatusError) else None
+    return str(exc), type(exc).__name__, status
+
+
+def _retryable(exc: DhmadError) -> bool:
+    if isinstance(exc, RateLimitError | AuthenticationError):
+        return True  # a pause or a key fixed later: nothing was created
+    if isinstance(exc, APIConnectionError):
+        return exc.request_sent is False
+    return isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_STATUSES
+
+
+def _escrow_of(row: JournalRow) -> Escrow | None:
+    if row.escrow is None:
+        return None
+    try:
+        return structure(row.escrow, Escrow)
+    except DhmadError:  # pragma: no cover - written by us from a parsed model
+        return None
+
+
+class _Engine:
+    """One run of a batch: scheduling, sending, reconciling and journalling."""
+
+    def __init__(
+        self,
+        client: DhmadClient,
+        items: Iterable[object],
+        *,
+        journal: Journal | str | Path | None,
+        concurrency: int,
+        on_progress: Callable[[BatchProgress], object] | None,
+        options: BatchOptions,
+        emit: Callable[[ItemOutcome], None],
+    ) -> None:
+        self.client = client
+        self.items = items
+        self.journal_arg = journal
+        self.concurrency = concurrency
+        self.on_progress = on_progress
+        self.options = options
+        self._emit_outcome = emit
+        self.clock = client._clock
+        self.outcomes: dict[int, ItemOutcome] = {}
+        self.total = 0
+        self.requests = 0
+        self.stopped: str | None = None
+        self.offset: float | None = None  # server clock minus local clock, underestimated
+        self.journal: Journal | None = None
+        self._ready: collections.deque[_Group] = collections.deque()
+        self._parked: list[tuple[_Group, _Work]] = []
+        self._busy = 0
+        self._cond = asyncio.Condition()
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    def _emit(self, outcome: ItemOutcome) -> None:
+        self.outcomes[outcome.position] = outcome
+        self._emit_outcome(outcome)
+        if self.on_progress is not None:
+            counts = collections.Counter(o.status for o in self.outcomes.values())
+            self.on_progress(
+                BatchProgress(
+                    total=self.total,
+                    done=len(self.outcomes),
+                    created=counts[OutcomeStatus.CREATED],
+                    failed=counts[OutcomeStatus.FAILED],
+                    needs_review=counts[OutcomeStatus.NEEDS_REVIEW],
+                    requests=self.requests,
+                )
+            )
+
+    def _outcome(self, work: _Work, status: OutcomeStatus, **fields: Any) -> ItemOutcome:
+        return ItemOutcome(
+            position=work.item.position,
+            external_key=work.item.key,
+            status=status,
+            attempts=work.row.attempts,
+            **fields,
+        )
+
+    def _from_row(self, item: PreparedItem, row: JournalRow) -> ItemOutcome:
+        status = {
+            JournalState.CREATED: OutcomeStatus.CREATED,
+            JournalState.NEEDS_REVIEW: OutcomeStatus.NEEDS_REVIEW,
+        }.get(row.state, OutcomeStatus.FAILED)
+        return ItemOutcome(
+            position=item.position,
+            external_key=item.key,
+            status=status,
+            escrow_id=row.escrow_id,
+            escrow=_escrow_of(row),
+            error=row.error if status is not OutcomeStatus.CREATED else None,
+            error_type=row.error_type if status is not OutcomeStatus.CREATED else None,
+            http_status=row.http_status if status is not OutcomeStatus.CREATED else None,
+            retryable=row.retryable and status is OutcomeStatus.FAILED,
+            attempts=row.attempts,
+            reconciled=row.reconciled,
+            candidates=row.candidates,
+            from_journal=True,
+        )
+
+    # -- the run -------------------------------------------------------------------------------
+
+    async def run(self) -> BatchReport:
+        prepared = prepare_items(self.items)
+        self.total = len(prepared)
+        owns_journal = not isinstance(self.journal_arg, Journal)
+        if isinstance(self.journal_arg, Journal):
+            journal = self.journal_arg
+        else:
+            valid = [p for p in prepared if p.error is None]
+            path = self.journal_arg if self.journal_arg is not None else default_journal_path(valid)
+            journal = await Journal.open(path, durable=self.options.durable)
+        self.journal = journal
+        try:
+            await self._run(prepared, journal)
+        finally:
+            if owns_journal:
+                await journal.aclose()
+        ordered = tuple(self.outcomes[p.position] for p in prepared)
+        return BatchReport(outcomes=ordered, journal_path=journal.path, stopped=self.stopped)
+
+    async def _run(self, prepared: list[PreparedItem], journal: Journal) -> None:
+        for item in prepared:
+            if item.error is not None:
+                self._emit(
+                    ItemOutcome(
+                        position=item.position,
+                        external_key=item.key,
+                        status=OutcomeStatus.FAILED,
+                        error=item.error,
+                        error_type="InvalidParamsError",
+                    )
+                )
+        valid = [p for p in prepared if p.error is None]
+        rows = await journal.register(valid)
+        stored = await journal.get_meta(_OFFSET_META)
+        self.offset = float(stored) if stored is not None else None
+        groups: dict[str, _Group] = {}
+        for item in valid:
+            row = rows[item.key]
+            if isinstance(row, str):
+                self._emit(
+                    ItemOutcome(
+                        position=item.position,
+                        external_key=item.key,
+                        status=OutcomeStatus.FAILED,
+                        error=row,
+                        error_type="JournalConflict",
+                    )
+                )
+                continue
+            final = row.state in (JournalState.CREATED, JournalState.NEEDS_REVIEW) or (
+                row.state is JournalState.FAILED and not row.retryable
+            )
+            if final:
+                self._emit(self._from_row(item, row))
+                continue
+            group = groups.setdefault(item.match_key, _Group(collections.deque()))
+            work = _Work(item, row, floor=row.floor)
+            if row.state in (JournalState.SENT, JournalState.AMBIGUOUS):
+                # Left unresolved by an earlier run: reconcile before anything in its group.
+                group.parked = True
+                self._parked.append((group, work))
+            else:
+                group.works.append(work)
+        self._ready.extend(g for g in groups.values() if not g.parked and g.works)
+        tasks = [
+            asyncio.create_task(self._worker(), name=f"dhmad-batch-worker-{n}")
+            for n in range(self._worker_count())
+        ]
+        tasks.append(asyncio.create_task(self._reconciler(), name="dhmad-batch-reconciler"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._finish_unresolved(groups.values())
+
+    def _worker_count(self) -> int:
+        # The reconciler needs one connection too; never queue for the pool (INF: the
+        # transport does not expose its size publicly, so read it defensively).
+        pool = getattr(getattr(self.client, "_transport", None), "_connections", None)
+        limit = self.concurrency
+        if isinstance(pool, int) and pool > 1:
+            limit = min(limit, pool - 1)
+        return max(1, limit)
+
+    def _finished(self) -> bool:
+        return not self._ready and not self._parked and self._busy == 0
+
+    async def _worker(self) -> None:
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(
+                    lambda: self.stopped is not None or bool(self._ready) or self._finished()
+                )
+                if self.stopped is not None or not self._ready:
+                    self._cond.notify_all()
+                    return
+                group = self._ready.popleft()
+                self._busy += 1
+            try:
+                await self._process(group)
+            finally:
+                async with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    async def _process(self, group: _Group) -> None:
+        while group.works and self.stopped is None:
+            work = group.works[0]
+            verdict = await self._send(work)
+            if verdict == "ambiguous":
+                group.works.popleft()
+                group.parked = True
+                work.due = self.clock.monotonic() + self.options.settle
+                async with self._cond:
+                    self._parked.append((group, work))
+                    self._cond.notify_all()
+                return
+            if verdict == "done":
+                group.works.popleft()
+
+    # -- one create ----------------------------------------------------------------------------
+
+    def _floor(self) -> float:
+        offset = self.offset if self.offset is not None else 0.0
+        return self.clock.time() + offset - self.options.clock_skew
+
+    async def _send(self, work: _Work) -> Literal["done", "ambiguous"]:
+        journal = self.journal
+        assert journal is not None and work.item.params is not None
+        key = work.item.key
+        # The intent to send is durable before a byte leaves (crash → reconcile, not resend).
+        floor = self._floor()
+        await journal.mark_sent(key, floor)
+        work.floor = floor if work.floor is None else min(work.floor, floor)
+        work.sends += 1
+        work.row = attrs.evolve(work.row, attempts=work.row.attempts + 1)
+        self.requests += 1
+        try:
+            created = await self.client.escrows.create_from(work.item.params, validate=False)
+        except AuthenticationError as exc:
+            message, kind, status = _describe(exc)
+            await journal.mark_failed(key, message, kind, status, retryable=True)
+            self._stop(f"authentication failed: {message}")
+            self._emit(
+                self._outcome(
+                    work,
+                    OutcomeStatus.FAILED,
+                    error=message,
+                    error_type=kind,
+                    http_status=status,
+                    retryable=True,
+                )
+            )
+            return "done"
+        except DhmadError as exc:
+            message, kind, status = _describe(exc)
+            if exc.may_have_succeeded or isinstance(exc, ResponseValidationError):
+                # A 2xx we could not parse also created the escrow: find it.
+                await journal.mark_ambiguous(key, message, kind, status)
+                return "ambiguous"
+            retryable = _retryable(exc)
+            await journal.mark_failed(key, message, kind, status, retryable=retryable)
+            self._emit(
+                self._outcome(
+                    work,
+                    OutcomeStatus.FAILED,
+                    error=message,
+                    error_type=kind,
+                    http_status=status,
+                    retryable=retryable,
+                )
+            )
+            return "done"
+        except Exception as exc:  # a bug, after the request may have gone out
+            _log.exception("unexpected error creating batch item %s", key)
+            await journal.mark_ambiguous(
+                key, f"unexpected error: {exc!r}", type(exc).__name__, None
+            )
+            return "ambiguous"
+        escrow = created.escrow
+        await self._learn_offset(escrow)
+        try:
+            await journal.mark_created(key, escrow.id, unstructure(escrow), reconciled=False)
+        except ClaimConflict:
+            message = f"the server returned escrow {escrow.id}, already claimed by another item"
+            await journal.mark_needs_review(key, message, (escrow.id,))
+            self._emit(
+                self._outcome(
+                    work, OutcomeStatus.NEEDS_REVIEW, error=message, candidates=(escrow.id,)
+                )
+            )
+            return "done"
+        self._emit(self._outcome(work, OutcomeStatus.CREATED, escrow_id=escrow.id, escrow=escrow))
+        return "done"
+
+    async def _learn_offset(self, escrow: Escrow) -> None:
+        if escrow.created_at is None:
+            return
+        created = escrow.created_at.timestamp()
+        # createdAt precedes our receipt, so this underestimates the server clock:
+        # floors computed with it are early (safe), never late.
+        measured = created - self.clock.time()
+        if self.offset is None or measured < self.offset:
+            self.offset = measured
+            assert self.journal is not None
+            await self.journal.set_meta(_OFFSET_META, repr(measured))
+
+    def _stop(self, reason: str) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            _log.error("batch stopped: %s", reason)
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    async def _reconciler(self) -> None:
+        while True:
+            async with self._cond:
+                await self._cond.wait_for(
+                    lambda: self.stopped is not None or bool(self._parked) or self._finished()
+                )
+                if self.stopped is not None or not self._parked:
+                    self._cond.notify_all()
+                    return
+                due = min(work.due for _, work in self._parked)
+            delay = due - self.clock.monotonic()
+            if delay > 0:
+                await self.clock.sleep(delay)
+            async with self._cond:
+                now = self.clock.monotonic()
+                batch = [(g, w) for g, w in self._parked if w.due <= now]
+                self._parked = [(g, w) for g, w in self._parked if w.due > now]
+                self._busy += 1
+            try:
+                await self._reconcile(batch)
+            finally:
+                async with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    async def _reconcile(self, batch: list[tuple[_Group, _Work]]) -> None:
+        journal = self.journal
+        assert journal is not None
+        claimed = await journal.claimed_ids()
+        pending = [Pending(w.item.key, w.item.wire or {}, w.floor) for _, w in batch]
+
+        def count_page() -> None:
+            self.requests += 1
+
+        try:
+            verdicts = await reconcile(
+                self.client,
+                pending,
+                claimed,
+                page_size=self.options.page_size,
+                max_pages=self.options.max_scan_pages,
+                on_page=count_page,
+            )
+        except AuthenticationError as exc:
+            self._stop(f"authentication failed: {exc}")
+            async with self._cond:
+                self._parked.extend(batch)
+            return
+        except DhmadError as exc:
+            _log.warning("reconciliation scan failed (%s); will try again", exc)
+            for group, work in batch:
+                work.scan_failures += 1
+                if work.scan_failures >= 3:
+                    await self._unresolved(group, work, f"could not reconcile: {exc}")
+                else:
+                    work.due = self.clock.monotonic() + max(self.options.settle, 1.0) * 2
+                    async with self._cond:
+                        self._parked.append((group, work))
+            return
+        by_key = {v.key: v for v in verdicts}
+        for group, work in batch:
+            await self._apply(group, work, by_key[work.item.key])
+
+    async def _apply(self, group: _Group, work: _Work, verdict: Verdict) -> None:
+        journal = self.journal
+        assert journal is not None
+        key = work.item.key
+        if verdict.kind == "found" and verdict.escrow is not None:
+            escrow = verdict.escrow
+            try:
+                await journal.mark_created(key, escrow.id, unstructure(escrow), reconciled=True)
+            except ClaimConflict:  # pragma: no cover - claimed ids are excluded from the scan
+                await self._review(group, work, f"escrow {escrow.id} is claimed by another item")
+                return
+            self._emit(
+                self._outcome(
+                    work,
+                    OutcomeStatus.CREATED,
+                    escrow_id=escrow.id,
+                    escrow=escrow,
+                    reconciled=True,
+                )
+            )
+            await self._release(group)
+        elif verdict.kind == "absent":
+            if self.options.if_not_found == "review":
+                await self._review(group, work, "no matching escrow found; not re-sent (review)")
+            elif work.sends >= self.options.max_sends:
+                message = (
+                    f"no escrow was created after {work.sends} attempts in this run "
+                    f"(last error: {work.row.error or 'ambiguous'})"
+                )
+                await journal.mark_failed(key, message, "NotCreated", None, retryable=True)
+                self._emit(
+                    self._outcome(
+                        work,
+                        OutcomeStatus.FAILED,
+                        error=message,
+                        error_type="NotCreated",
+                        retryable=True,
+                    )
+                )
+                await self._release(group)
+            else:
+                await journal.mark_absent(key)
+                work.floor = None
+                group.works.appendleft(work)
+                await self._release(group)
+        elif verdict.kind == "several":
+            await self._review(group, work, verdict.message, verdict.candidates)
+        else:
+            await self._unresolved(group, work, verdict.message)
+
+    async def _review(
+        self, group: _Group, work: _Work, message: str, candidates: tuple[str, ...] = ()
+    ) -> None:
+        assert self.journal is not None
+        await self.journal.mark_needs_review(work.item.key, message, candidates)
+        self._emit(
+            self._outcome(work, OutcomeStatus.NEEDS_REVIEW, error=message, candidates=candidates)
+        )
+        await self._release(group)
+
+    async def _unresolved(self, group: _Group, work: _Work, message: str) -> None:
+        # The journal keeps the item ambiguous, so the next run reconciles it again.
+        self._emit(self._outcome(work, OutcomeStatus.NEEDS_REVIEW, error=message))
+        await self._release(group)
+
+    async def _release(self, group: _Group) -> None:
+        group.parked = False
+        if group.works:
+            async with self._cond:
+                self._ready.appendleft(group)
+                self._cond.notify_all()
+
+    def _finish_unresolved(self, groups: Iterable[_Group]) -> None:
+        """After a stop: every item without an outcome gets one (nothing is lost silently)."""
+        reason = self.stopped or "the batch stopped"
+        for _, work in self._parked:
+            if work.item.position not in self.outcomes:
+                self._emit(
+                    self._outcome(
+                        work, OutcomeStatus.NEEDS_REVIEW, error=f"not reconciled: {reason}"
+                    )
+                )
+        for group in groups:
+            for work in group.works:
+                if work.item.position not in self.outcomes:
+                    self._emit(
+                        self._outcome(
+                            work,
+                            OutcomeStatus.FAILED,
+                            error=f"not sent: {reason}",
+                            error_type="NotSent",
+                            retryable=True,
+                        )
+                    )
+
+
+class BatchRun:
+    """
+    A batch about to run: ``await`` it for the :class:`BatchReport`, or ``async for``
+    its outcomes as they finish (not in input order). Runs once.
+    """
+
+    def __init__(
+        self,
+        client: DhmadClient,
+        items: Iterable[object],
+        *,
+        journal: Journal | str | Path | None = None,
+        concurrency: int = 8,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        options: BatchOptions | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        self._queue: asyncio.Queue[ItemOutcome | None] | None = None
+        self._engine = _Engine(
+            client,
+            items,
+            journal=journal,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            options=options or BatchOptions(),
+            emit=self._push,
+        )
+        self._started = False
+        self.report: BatchReport | None = None  #: Set when the run has finished.
+
+    def __repr__(self) -> str:
+        state = "finished" if self.report is not None else "started" if self._started else "new"
+        return f"<BatchRun {state}>"
+
+    def _push(self, outcome: ItemOutcome) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(outcome)
+
+    def _claim(self) -> None:
+        if self._started:
+            raise RuntimeError("a BatchRun runs once; call create_many() again to resume")
+        self._started = True
+
+    async def run(self) -> BatchReport:
+        """Run to the end and return the report."""
+        self._claim()
+        self.report = await self._engine.run()
+        return self.report
+
+    def __await__(self) -> Generator[Any, None, BatchReport]:
+        return self.run().__await__()
+
+    def __aiter__(self) -> AsyncIterator[ItemOutcome]:
+        self._claim()
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[ItemOutcome]:
+        queue: asyncio.Queue[ItemOutcome | None] = asyncio.Queue()
+        self._queue = queue
+
+        async def drive() -> None:
+            try:
+                self.report = await self._engine.run()
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(drive(), name="dhmad-batch")
+        try:
+            while True:
+                outcome = await queue.get()
+                if outcome is None:
+                    break
+                yield outcome
+            await task  # re-raise what the run raised
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def create_many(
+    client: DhmadClient,
+    items: Iterable[object],
+    *,
+    journal: Journal | str | Path | None = None,
+    concurrency: int = 8,
+    on_progress: Callable[[BatchProgress], object] | None = None,
+    options: BatchOptions | None = None,
+) -> BatchRun:
+    """
+    Create many escrows; ``await`` the result for a :class:`BatchReport`.
+
+    ``items`` are :class:`~dhmad_async.EscrowParams`, :class:`BatchItem` or
+    mappings (snake_case or camelCase, optional ``external_key``). Every item is
+    validated before anything is sent. ``journal`` is a SQLite path (default
+    ``./dhmad-batch-<digest>.sqlite``), ``":memory:"``, or an open :class:`Journal`;
+    running the same batch with the same journal resumes it.
+    """
+    return BatchRun(
+        client,
+        items,
+        journal=journal,
+        concurrency=concurrency,
+        on_progress=on_progress,
+        options=options,
+    )
