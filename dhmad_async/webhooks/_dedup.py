@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DedupStore", "MemoryDedupStore", "RedisDedupStore"]
 
-DEFAULT_TTL = 600.0  # twice the default 300 s tolerance
+# Seven days, not "twice the tolerance": the default scheme does not sign the
+# timestamp, so the replay window alone cannot stop a captured body from being
+# resent later; only remembering it can. Entries stay bounded (max_entries / Redis TTL).
+DEFAULT_TTL = 7 * 24 * 3600.0
 
 
 @runtime_checkable

@@ -196,7 +196,8 @@ class WebhookEvent:
     timestamp: datetime | None
     data: Mapping[str, Any]
     raw: Mapping[str, Any] = attrs.field(repr=False)
-    #: Key used for deduplication: X-Webhook-Id, else body id, else sha256 of the body.
+    #: Key used for deduplication, always taken from signed content: the body's id,
+    #: else X-Webhook-Id when the scheme signs it, else sha256 of the body.
     dedup_key: str = attrs.field(default="", repr=False)
 
     @property
@@ -372,8 +373,17 @@ def build_event(
     header_type: str | None = None,
     header_id: str | None = None,
     header_timestamp: str | None = None,
+    header_id_signed: bool = False,
 ) -> WebhookEvent:
-    """Build the typed event for a parsed body, falling back to header values."""
+    """
+    Build the typed event for a parsed body, falling back to header values.
+
+    The dedup key comes only from what the signature covers. With a body-only
+    scheme the ``X-Webhook-Id`` header is not authenticated: an attacker could
+    replay a captured body under a fresh id and slip past dedup. It may also
+    name the webhook configuration rather than the event (REFERENCE §7.2), which
+    would make every later event look like a duplicate.
+    """
     event_type = (
         _str(_first(payload, "type", "event", "eventType", "event_type")) or header_type or ""
     )
@@ -385,7 +395,8 @@ def build_event(
     data = payload.get("data")
     if not isinstance(data, Mapping):
         data = payload  # payload at the top level (an INF variant, REFERENCE §4.4)
-    dedup_key = header_id or body_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    signed_id = body_id or (header_id if header_id_signed else None)
+    dedup_key = signed_id or "sha256:" + hashlib.sha256(body).hexdigest()
     cls = EVENT_CLASSES.get(event_type, WebhookEvent)
     return cls(
         id=event_id,

@@ -88,6 +88,14 @@ class WebhookVerifier:
     attacker. ``allow_reserialized=True`` also accepts a MAC over
     ``JSON.stringify(parsed body)`` (REFERENCE §4.3, DHMAD's sample does that);
     it is off by default because it is slower and ignores whitespace tampering.
+
+    .. warning::
+       With a scheme that does not sign the timestamp (the default, ``{body}``),
+       the window only turns away stale deliveries: an attacker who captured a
+       body can resend it with a fresh timestamp. Replays are stopped by dedup,
+       which keys on signed content (see ``WebhookEvent.dedup_key``): keep the
+       dedup TTL long (days, not minutes) and re-fetch the escrow before an
+       irreversible action (REFERENCE §4.6).
     """
 
     def __init__(
@@ -230,4 +238,5 @@ class WebhookVerifier:
             header_type=_header(headers, EVENT_HEADER, "x-webhook-event"),
             header_id=_header(headers, ID_HEADER, "x-webhook-id"),
             header_timestamp=_header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp"),
+            header_id_signed=self._needs_id,
         )
