@@ -18,6 +18,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy --strict dhmad_async
+	$(PY) -m mypy --strict tests/typing/api.py
 
 test: lint typecheck
 	$(PY) -m pytest
