@@ -6,24 +6,13 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
-from dhmad_async.models import CheckoutSession, CheckoutSessionCreated
+from dhmad_async.models import CheckoutAction, CheckoutSession, CheckoutSessionCreated
 from dhmad_async.resources._base import Resource, Violations, path_id
 
 __all__ = ["CheckoutSessions"]
 
 #: REFERENCE §2.12: the documented actions.
-ACTIONS: Final = (
-    "sign_contract",
-    "accept_pay",
-    "complete",
-    "dispute",
-    "request_cancellation",
-    "reject_cancellation",
-    "accept_cancellation",
-    "cancel_escrow",
-    "submit_proof",
-    "review_proof",
-)
+ACTIONS: Final = tuple(CheckoutAction)
 
 
 def check_redirect_url(v: Violations, field: str, value: object) -> None:

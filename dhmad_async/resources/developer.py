@@ -10,26 +10,12 @@ delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from dhmad_async.models import WebhookEndpoint, WebhookEndpointList, WebhookEndpointResult
 from dhmad_async.resources._base import Resource, Violations, path_id
 
 __all__ = ["WebhookEndpoints"]
-
-#: The subscribable events of the Webhooks API (REFERENCE §4.1; proof events are guide-only).
-EVENTS: Final = (
-    "escrow.status.updated",
-    "contract.signed",
-    "escrow.cancellation.requested",
-    "escrow.cancellation.rejected",
-    "escrow.cancellation.accepted",
-    "escrow.updated",
-    "escrow.deposit_proof.rejected",
-    "escrow.delivery.rejected",
-    "identity.verification.updated",
-    "identity.verification.linked",
-)
 
 
 def _check(v: Violations, url: object, events: Sequence[str] | None) -> None:

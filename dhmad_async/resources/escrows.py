@@ -17,8 +17,10 @@ from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._pagination import AsyncPager
 from dhmad_async.models import (
     Contract,
+    Currency,
     Escrow,
     EscrowCreated,
+    EscrowMode,
     EscrowPage,
     EscrowResult,
     FulfillmentPolicy,
@@ -38,9 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["EscrowParams", "Escrows"]
 
 
-MODES: Final = ("standard", "quick", "instant")
-CURRENCIES: Final = ("TND", "USD", "EUR")
-STATUSES: Final = ("pending", "paid", "delivered", "completed", "cancelled")
+# The documented values (REFERENCE §2.3-2.4); the enums are the one list of them.
+MODES: Final = tuple(EscrowMode)
+CURRENCIES: Final = tuple(Currency)
 ROLES: Final = ("seller", "buyer")
 # REFERENCE §2.3/§3.3: minimum ledger amounts in TND.
 _MIN_TND: Final = {"standard": Decimal(5), "quick": Decimal(5), "instant": Decimal("0.01")}
