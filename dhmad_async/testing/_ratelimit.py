@@ -54,6 +54,8 @@ class ServerRateLimiter:
         self._logs: dict[str, deque[float]] = {}
         self.admitted: list[float] = []  # monotonic arrival times of every admitted request
         self.rejected = 0
+        # Monotonic arrival time of every 429, so tests can show a client paused after one.
+        self.rejected_at: list[float] = []
 
     @property
     def window_real(self) -> float:
@@ -65,6 +67,7 @@ class ServerRateLimiter:
         self._logs.clear()
         self.admitted.clear()
         self.rejected = 0
+        self.rejected_at.clear()
 
     def check(self, ip: str) -> RateLimitDecision:
         """Admit or reject one request from ``ip`` and say which headers to send."""
@@ -81,6 +84,7 @@ class ServerRateLimiter:
             self.admitted.append(now)
         else:
             self.rejected += 1
+            self.rejected_at.append(now)
         remaining = max(0, opts.limit - len(log))
         # Seconds until the oldest entry leaves the window, i.e. until a slot frees.
         until_free = (log[0] + window - now) if log and remaining == 0 else 0.0
