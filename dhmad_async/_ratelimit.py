@@ -328,13 +328,9 @@ class SlidingWindowLimiter:
         """
         now = self._clock.monotonic()
         policy = self.policy
-        pause_for: float | None = None
-        if info.retry_after is not None:
-            pause_for = info.retry_after
-        elif info.remaining == 0 and info.reset_after is not None:
-            pause_for = info.reset_after
+        pause_for = info.pause_for
         if pause_for is not None:
-            until = now + max(0.0, pause_for) + policy.pause_jitter * self._random()
+            until = now + pause_for + policy.pause_jitter * self._random()
             self._paused_until = max(self._paused_until, until)
         elif info.remaining is not None:
             self._prune(now)

@@ -56,6 +56,15 @@ class ServerRateLimit:
     #: The window length in seconds (from ``RateLimit-Policy``).
     window: float | None = None
 
+    @property
+    def pause_for(self) -> float | None:
+        """Seconds every sender must wait: ``Retry-After``, or the reset once nothing remains."""
+        if self.retry_after is not None:
+            return max(0.0, self.retry_after)
+        if self.remaining == 0 and self.reset_after is not None:
+            return max(0.0, self.reset_after)
+        return None
+
 
 def _number(text: object) -> float | None:
     """Parse a finite number from a header token, a JSON number or a Decimal; else None."""

@@ -258,16 +258,12 @@ class RedisRateLimit:
         if self._closed:
             return
         policy = self.policy
-        pause_for: float | None = None
-        if info.retry_after is not None:
-            pause_for = info.retry_after
-        elif info.remaining == 0 and info.reset_after is not None:
-            pause_for = info.reset_after
+        pause_for = info.pause_for
         if pause_for is None and info.remaining is None:
             return
         pause_us = -1
         if pause_for is not None:
-            pause_us = math.ceil((max(0.0, pause_for) + policy.pause_jitter * self._random()) * _US)
+            pause_us = math.ceil((pause_for + policy.pause_jitter * self._random()) * _US)
         await self._observe_script(
             keys=[self._keys[0], self._keys[2]],
             args=[
