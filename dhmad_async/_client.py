@@ -42,7 +42,7 @@ from dhmad_async._config import (
 )
 from dhmad_async._errors import ClientClosedError, DhmadError, RateLimitError
 from dhmad_async._ratelimit import RateLimiter, create_limiter
-from dhmad_async._ratelimit_headers import parse_server_rate_limit
+from dhmad_async._ratelimit_headers import parse_retry_after, parse_server_rate_limit
 from dhmad_async._retry import give_up, is_ambiguous, retry_call
 from dhmad_async._transport import AiohttpTransport, Transport
 
@@ -255,6 +255,10 @@ class _BaseClient:
                 number,
                 {k: v for k, v in raw.headers.items() if k in _LOGGED_HEADERS},
             )
+        retry_after = info.retry_after if info is not None else None
+        if retry_after is None and raw.status >= 500:
+            # A 503's Retry-After is for the retry loop, not the shared budget.
+            retry_after = parse_retry_after(raw.headers, self._clock.time())
         return _sansio.decipher_response(
             raw.status,
             raw.headers,
@@ -262,7 +266,7 @@ class _BaseClient:
             data,
             method=request.method,
             url=request.log_path,
-            retry_after=info.retry_after if info is not None else None,
+            retry_after=retry_after,
         )
 
 

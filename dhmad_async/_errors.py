@@ -124,8 +124,11 @@ class APIStatusError(DhmadError):
         headers: Mapping[str, str] | None = None,
         method: str | None = None,
         url: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.status = status
+        #: Seconds the server asked us to wait (``Retry-After`` on a 429 or 503), when it said.
+        self.retry_after = retry_after
         try:
             phrase = http.HTTPStatus(status).phrase
         except ValueError:
@@ -187,13 +190,9 @@ class UnprocessableEntityError(APIStatusError):
 class RateLimitError(APIStatusError):
     """Raised on 429, or when the server asks for a wait longer than the client allows."""
 
-    def __init__(
-        self, message: str | None = None, *, retry_after: float | None = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("status", 429)
         super().__init__(message, **kwargs)
-        #: Seconds the server asked us to wait, when it said.
-        self.retry_after = retry_after
 
 
 class InternalServerError(APIStatusError):

@@ -144,6 +144,11 @@ def _reset_delta(text: str, now: float) -> float | None:
     return value
 
 
+def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """``Retry-After``/``retry-after-ms`` in seconds from now (clamped at 0), or None."""
+    return _clamp(_retry_after_header(headers, now))
+
+
 def _retry_after_header(headers: Mapping[str, str], now: float) -> float | None:
     # openai-python's order: the precise milliseconds form first, then seconds, then a date.
     millis = _number(headers.get("retry-after-ms"))

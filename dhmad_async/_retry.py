@@ -78,7 +78,11 @@ def should_retry(
     if isinstance(exc, APIConnectionError):
         return idempotent or exc.request_sent is False
     if isinstance(exc, APIStatusError):
-        return idempotent and exc.status in policy.retry_statuses
+        return (
+            idempotent
+            and exc.status in policy.retry_statuses
+            and (exc.retry_after is None or exc.retry_after <= max_server_wait)
+        )
     return False
 
 
@@ -128,7 +132,7 @@ async def retry_call(
 
     def wait(state: _t.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        if isinstance(exc, APIStatusError) and exc.retry_after is not None:
             return exc.retry_after + policy.wait_jitter * uniform()
         return compute_backoff(
             state.attempt_number,

@@ -18,8 +18,6 @@ from urllib.parse import urlencode
 import attrs
 
 from dhmad_async._errors import (
-    APIStatusError,
-    RateLimitError,
     ResponseValidationError,
     error_class_for,
 )
@@ -270,11 +268,7 @@ def decipher_response(
         "headers": headers,
         "method": method,
         "url": url,
+        "retry_after": retry_after,
         **fields,
     }
-    cls = error_class_for(status)
-    if cls is RateLimitError:
-        return_error: APIStatusError = RateLimitError(retry_after=retry_after, **kwargs)
-    else:
-        return_error = cls(**kwargs)
-    raise return_error
+    raise error_class_for(status)(**kwargs)

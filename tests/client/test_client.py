@@ -247,6 +247,31 @@ async def test_post_429_is_retried_after_retry_after() -> None:
     assert 3.0 <= clock.sleeps[0] <= 3.5
 
 
+async def test_get_503_waits_for_its_retry_after() -> None:
+    """A 503 with Retry-After (maintenance) is retried after that wait, never sooner."""
+    transport = RecordingTransport().queue(
+        response(503, {"error": "Service Unavailable"}, {"Retry-After": "7"}),
+        response(200, sample("me")),
+    )
+    clock = InstantClock()
+    client = make_client(transport, clock=clock, retry=RetryPolicy(wait_jitter=0.5))
+    await client.account.me()
+    assert len(transport.sent) == 2
+    assert len(clock.sleeps) == 1
+    assert 7.0 <= clock.sleeps[0] <= 7.5
+
+
+async def test_get_503_with_retry_after_beyond_cap_is_not_retried() -> None:
+    """A 503 asking for an hour raises at once with retry_after instead of sleeping."""
+    transport = RecordingTransport(response(503, {"error": "Down"}, {"Retry-After": "3600"}))
+    clock = InstantClock()
+    with pytest.raises(InternalServerError) as info:
+        await make_client(transport, clock=clock).account.me()
+    assert info.value.retry_after == 3600
+    assert len(transport.sent) == 1
+    assert clock.sleeps == []
+
+
 async def test_429_body_retry_after_above_cap_raises() -> None:
     """retryAfter 3600 (§1.8) exceeds max_server_wait: RateLimitError, no wait, one try."""
     body = {"error": "Too Many Requests", "message": "Rate limit exceeded.", "retryAfter": 3600}
