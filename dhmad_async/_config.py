@@ -8,6 +8,7 @@ Options are normalised at the client boundary (a float becomes a
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import Any, Final, TypeAlias
 
 import attrs
@@ -95,6 +96,11 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _status_set(statuses: Iterable[int]) -> frozenset[int]:
+    # A typed converter: a bare `converter=frozenset` makes mypy reject `{500, 502}`.
+    return frozenset(statuses)
+
+
 @attrs.frozen
 class RetryPolicy:
     """
@@ -118,7 +124,7 @@ class RetryPolicy:
     wait_jitter: float = attrs.field(default=0.5, validator=_non_negative)
     wait_exp_base: float = attrs.field(default=2.0, validator=_positive)
     retry_statuses: frozenset[int] = attrs.field(
-        default=frozenset({429, 502, 503, 504}), converter=frozenset
+        default=frozenset({429, 502, 503, 504}), converter=_status_set
     )
 
     @attempts.validator

@@ -76,14 +76,13 @@ async def test_get_500_is_not_retried_by_default_but_is_when_configured() -> Non
         assert info.value.status == 500 and info.value.code == "Internal Server Error"
         assert emu.request_count("GET", ME) == 1
         emu.set_faults(FaultRule(method="GET", path=ME, error_500=0.5, commit_on_500=0.0), seed=3)
-        # The ignore: _config's bare `converter=frozenset` makes mypy want Iterable[_T_co].
         statuses = frozenset((500, 502, 503, 504, 429))
         policy = RetryPolicy(
             attempts=6,
             wait_initial=0.01,
             wait_max=0.02,
             wait_jitter=0.0,
-            retry_statuses=statuses,  # type: ignore[arg-type]
+            retry_statuses=statuses,
         )
         async with _client(emu, retry=policy) as client:
             assert (await client.account.me()).api_key is not None

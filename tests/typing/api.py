@@ -130,3 +130,9 @@ async def errors_and_developer() -> None:
         assert_type(await dev.webhooks.create("https://x/hook"), WebhookEndpoint)
         assert_type(await dev.webhooks.list(), list[WebhookEndpoint])
         await dev.webhooks.delete("id")
+
+
+def retry_statuses_accept_any_int_collection() -> None:
+    """A set or frozenset of statuses type-checks (the converter is typed)."""
+    RetryPolicy(retry_statuses={500, 502, 503})
+    RetryPolicy(retry_statuses=frozenset({503}))
