@@ -50,6 +50,9 @@ _log = logging.getLogger("dhmad_async.batch")
 # and the condition may pass.
 _RETRYABLE_STATUSES = frozenset({408, 425, 429, 502, 503, 504})
 _OFFSET_META = "server_offset"
+# 429s (after the client's own retries) one item may meet in one run before it is
+# reported failed (retryable): the limiter pauses every task meanwhile.
+_MAX_RATE_LIMITED = 20
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -97,6 +100,7 @@ class _Work:
     scan_failures: int = 0
     #: Server-time floor of the earliest unresolved attempt (mirrors the journal).
     floor: float | None = None
+    rate_limited: int = 0  # 429s that outlasted the client's own retries, this run
 
 
 @attrs.define
@@ -166,6 +170,7 @@ class _Engine:
         self._ready: collections.deque[_Group] = collections.deque()
         self._parked: list[tuple[_Group, _Work]] = []
         self._busy = 0
+        self._pause = 1.0
         self._cond = asyncio.Condition()
 
     # -- outcomes ----------------------------------------------------------------------------
@@ -339,6 +344,10 @@ class _Engine:
                 return
             if verdict == "done":
                 group.works.popleft()
+            elif verdict == "rate_limited":
+                # Nothing was created; the limiter already pauses every task, and this
+                # worker waits with it before trying the same item again.
+                await self.clock.sleep(self._pause)
 
     # -- one create ----------------------------------------------------------------------------
 
@@ -346,7 +355,7 @@ class _Engine:
         offset = self.offset if self.offset is not None else 0.0
         return self.clock.time() + offset - self.options.clock_skew
 
-    async def _send(self, work: _Work) -> Literal["done", "ambiguous"]:
+    async def _send(self, work: _Work) -> Literal["done", "ambiguous", "rate_limited"]:
         journal = self.journal
         assert journal is not None and work.item.params is not None
         key = work.item.key
@@ -363,6 +372,24 @@ class _Engine:
             message, kind, status = _describe(exc)
             await journal.mark_failed(key, message, kind, status, retryable=True)
             self._stop(f"authentication failed: {message}")
+            self._emit(
+                self._outcome(
+                    work,
+                    OutcomeStatus.FAILED,
+                    error=message,
+                    error_type=kind,
+                    http_status=status,
+                    retryable=True,
+                )
+            )
+            return "done"
+        except RateLimitError as exc:
+            message, kind, status = _describe(exc)
+            await journal.mark_failed(key, message, kind, status, retryable=True)
+            work.rate_limited += 1
+            if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
+                self._pause = max(exc.retry_after or 1.0, 0.05)
+                return "rate_limited"
             self._emit(
                 self._outcome(
                     work,
@@ -485,7 +512,9 @@ class _Engine:
         except DhmadError as exc:
             _log.warning("reconciliation scan failed (%s); will try again", exc)
             for group, work in batch:
-                work.scan_failures += 1
+                # A 429 proves nothing about the item: wait it out without counting it.
+                if not isinstance(exc, RateLimitError):
+                    work.scan_failures += 1
                 if work.scan_failures >= 3:
                     await self._unresolved(group, work, f"could not reconcile: {exc}")
                 else:

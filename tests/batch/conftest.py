@@ -1,0 +1,37 @@
+"""Fixtures for batch tests: a fast emulator (time-scaled rate window) and clients bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from batch_support import TIME_SCALE, fast_rate_limit, fast_retry
+
+from dhmad_async import DhmadClient
+from dhmad_async.testing import Emulator, ServerRateLimitOptions
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    """A started emulator whose rate window is time-scaled."""
+    async with Emulator(time_scale=TIME_SCALE, rate_limit=ServerRateLimitOptions(limit=100)) as e:
+        yield e
+
+
+@pytest.fixture
+async def make_client(emu: Emulator) -> AsyncIterator[Callable[..., DhmadClient]]:
+    """Build clients for ``emu``; all are closed after the test."""
+    clients: list[DhmadClient] = []
+
+    def build(**options: Any) -> DhmadClient:
+        options.setdefault("rate_limit", fast_rate_limit())
+        options.setdefault("retry", fast_retry())
+        options.setdefault("timeout", 5.0)
+        client = DhmadClient(options.pop("api_key", emu.api_key), base_url=emu.base_url, **options)
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        await client.aclose()
