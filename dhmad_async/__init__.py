@@ -18,6 +18,8 @@ Sub-packages: ``dhmad_async.models`` (response types), ``dhmad_async.webhooks``
 
 from __future__ import annotations
 
+import typing
+
 from dhmad_async._client import DhmadClient, DhmadDeveloperClient
 from dhmad_async._config import USE_CLIENT_DEFAULT, RateLimit, RetryPolicy, Timeout
 from dhmad_async._errors import (
@@ -30,6 +32,7 @@ from dhmad_async._errors import (
     ConflictError,
     DhmadError,
     InternalServerError,
+    InvalidParamsError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -40,7 +43,10 @@ from dhmad_async._errors import (
 )
 from dhmad_async._pagination import AsyncPager, PaginationError
 from dhmad_async._ratelimit import RateLimiter
-from dhmad_async.resources import EscrowParams, InvalidParamsError
+from dhmad_async._version import __version__
+
+if typing.TYPE_CHECKING:  # pragma: no cover
+    from dhmad_async.resources import EscrowParams
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
@@ -70,11 +76,31 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookFailureReason",
     "WebhookVerificationError",
+    "__version__",
 ]
+
+# Loaded on first use: the resources and models double the import time of the
+# package, and most processes that import it never build an EscrowParams.
+_LAZY = {"EscrowParams": "dhmad_async.resources"}
+
+
+def __getattr__(name: str) -> typing.Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dhmad_async' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 # Reprs and tracebacks say `dhmad_async.DhmadClient`, not the private module.
 for _name in __all__:
-    _obj = globals()[_name]
+    _obj = globals().get(_name)
     if isinstance(_obj, type) and _obj.__module__.startswith("dhmad_async."):
         _obj.__module__ = "dhmad_async"
 del _name, _obj

@@ -19,7 +19,6 @@ import logging
 import os
 import platform
 from collections.abc import Mapping
-from importlib import metadata
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -45,6 +44,7 @@ from dhmad_async._ratelimit import RateLimiter, create_limiter
 from dhmad_async._ratelimit_headers import parse_retry_after, parse_server_rate_limit
 from dhmad_async._retry import give_up, is_ambiguous, retry_call
 from dhmad_async._transport import AiohttpTransport, Transport
+from dhmad_async._version import __version__
 
 __all__ = ["DhmadClient", "DhmadDeveloperClient"]
 
@@ -80,11 +80,10 @@ class _ClientState(enum.Enum):
 
 
 def _default_user_agent() -> str:
-    try:
-        version = metadata.version("dhmad-async")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-        version = "0+unknown"
-    return f"dhmad-async/{version} python/{platform.python_version()} aiohttp/{aiohttp.__version__}"
+    return (
+        f"dhmad-async/{__version__} python/{platform.python_version()}"
+        f" aiohttp/{aiohttp.__version__}"
+    )
 
 
 class _BaseClient:

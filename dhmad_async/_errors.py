@@ -19,6 +19,8 @@ The exception tree of ``dhmad_async``. Pure: no I/O.
     ├── WebhookVerificationError      a webhook delivery failed verification
     └── ClientClosedError             the client was used after ``aclose()``
 
+    InvalidParamsError (a ValueError) bad input, raised before anything is sent
+
 Every error that may describe a non-idempotent request that reached the
 server carries ``may_have_succeeded = True``: the SDK never retries such a
 request blindly, and says so in the message.
@@ -41,6 +43,7 @@ __all__ = [
     "ConflictError",
     "DhmadError",
     "InternalServerError",
+    "InvalidParamsError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -229,6 +232,19 @@ class WebhookVerificationError(DhmadError):
     def __init__(self, reason: WebhookFailureReason, message: str | None = None) -> None:
         self.reason = reason
         super().__init__(message or reason.value.replace("_", " "))
+
+
+class InvalidParamsError(ValueError):
+    """
+    Raised before sending when parameters break a documented rule; nothing was sent.
+
+    ``errors`` maps each offending field to the rule it breaks.
+    """
+
+    def __init__(self, what: str, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        listed = "; ".join(f"{field}: {rule}" for field, rule in self.errors.items())
+        super().__init__(f"Invalid {what}: {listed}")
 
 
 class ClientClosedError(DhmadError, RuntimeError):

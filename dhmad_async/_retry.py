@@ -13,9 +13,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-import tenacity as _t
+from typing import TYPE_CHECKING, TypeVar
 
 from dhmad_async._clock import Clock
 from dhmad_async._config import RetryPolicy
@@ -25,6 +23,9 @@ from dhmad_async._errors import (
     DhmadError,
     RateLimitError,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tenacity as _t
 
 __all__ = ["compute_backoff", "is_ambiguous", "retry_call", "should_retry"]
 
@@ -122,6 +123,10 @@ async def retry_call(
     The last :class:`~dhmad_async.DhmadError` is raised, never
     ``tenacity.RetryError``. A server ``Retry-After`` replaces the computed
     backoff, plus positive jitter so it is never shorter than asked.
+
+    The first attempt runs directly: most calls succeed, and building the
+    tenacity machinery (and importing tenacity) only when one fails keeps the
+    common path as cheap as a bare request.
     """
     started = clock.monotonic()
 
@@ -129,6 +134,17 @@ async def retry_call(
         return should_retry(
             exc, idempotent=idempotent, policy=policy, max_server_wait=max_server_wait
         )
+
+    try:
+        return await attempt(1)
+    except _GiveUp as wrapped:
+        raise wrapped.error from None
+    except DhmadError as exc:
+        if policy.attempts <= 1 or not retry_predicate(exc):
+            raise
+        first_failure = exc
+
+    import tenacity as _t
 
     def wait(state: _t.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -173,7 +189,12 @@ async def retry_call(
     try:
         async for attempt_manager in retrying:
             with attempt_manager:
-                return await attempt(attempt_manager.retry_state.attempt_number)
+                number = attempt_manager.retry_state.attempt_number
+                if number == 1:
+                    # Replay the failure that already happened, so tenacity decides
+                    # its wait, stop and log exactly as for any later attempt.
+                    raise first_failure
+                return await attempt(number)
     except _GiveUp as wrapped:
         raise wrapped.error from None
     raise AssertionError("unreachable: tenacity stops by returning or raising")  # pragma: no cover

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
+from dhmad_async._errors import InvalidParamsError
 from dhmad_async._serialization import structure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,19 +21,6 @@ T = TypeVar("T")
 # Deliberately loose: one "@", no spaces, a dot in the domain. The server is
 # the authority on deliverability; this only catches obvious slips early.
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-class InvalidParamsError(ValueError):
-    """
-    Raised before sending when parameters break a documented rule; nothing was sent.
-
-    ``errors`` maps each offending field to the rule it breaks.
-    """
-
-    def __init__(self, what: str, errors: Mapping[str, str]) -> None:
-        self.errors = dict(errors)
-        listed = "; ".join(f"{field}: {rule}" for field, rule in self.errors.items())
-        super().__init__(f"Invalid {what}: {listed}")
 
 
 class Violations:
