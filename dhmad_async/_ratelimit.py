@@ -320,11 +320,11 @@ class SlidingWindowLimiter:
 
         - ``retry_after`` (a 429): pause everyone until now + retry_after +
           uniform ``[0, pause_jitter)`` (jitter only ever delays).
-        - ``remaining == 0`` with ``reset_after``: pause until the reset.
-        - ``remaining`` lower than our own count of free slots: other processes
-          share the IP; the difference is recorded as admissions made now, so
-          we never send more than the server has left (and never more than the
-          local rule).
+        - ``remaining`` lower than our own count of free slots (``0`` included):
+          other processes share the IP; the difference is recorded as
+          admissions made now, so we never send more than the server has left
+          (and never more than the local rule). A ``remaining`` of 0 that our
+          own full log explains changes nothing: see ``ServerRateLimit.pause_for``.
         """
         now = self._clock.monotonic()
         policy = self.policy

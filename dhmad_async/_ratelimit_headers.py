@@ -58,12 +58,16 @@ class ServerRateLimit:
 
     @property
     def pause_for(self) -> float | None:
-        """Seconds every sender must wait: ``Retry-After``, or the reset once nothing remains."""
-        if self.retry_after is not None:
-            return max(0.0, self.retry_after)
-        if self.remaining == 0 and self.reset_after is not None:
-            return max(0.0, self.reset_after)
-        return None
+        """
+        Seconds every sender must wait: the server's ``Retry-After``, and only that.
+
+        ``remaining == 0`` is deliberately not a pause: on DHMAD's sliding
+        window the next slot frees when the oldest request leaves it, which
+        the sliding log already knows, while ``reset`` is often rounded to
+        whole seconds (pausing on it halved throughput at the limit). A budget
+        spent by other processes is handled by topping the log up instead.
+        """
+        return None if self.retry_after is None else max(0.0, self.retry_after)
 
 
 def _number(text: object) -> float | None:

@@ -250,10 +250,10 @@ class RedisRateLimit:
         """
         Feed the server's hints into the shared state.
 
-        A ``retry_after`` (429) or ``remaining == 0`` with ``reset_after`` sets
-        the shared pause (plus positive ``pause_jitter``), which pauses every
-        process; a ``remaining`` below the free slots in the shared log is
-        recorded as admissions made now.
+        A ``retry_after`` (429) sets the shared pause (plus positive
+        ``pause_jitter``), which pauses every process; a ``remaining`` below
+        the free slots in the shared log (``0`` included) is recorded as
+        admissions made now.
         """
         if self._closed:
             return

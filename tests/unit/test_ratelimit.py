@@ -389,13 +389,30 @@ async def test_remaining_above_local_count_never_loosens_the_local_rule() -> Non
     await limiter.aclose()
 
 
-async def test_remaining_zero_with_reset_pauses_until_reset() -> None:
-    """remaining == 0 with reset_after pauses everyone until the reset."""
+async def test_remaining_zero_explained_by_our_own_log_is_not_a_pause() -> None:
+    """At the limit, remaining=0 with a rounded reset does not stall the next slot."""
     clock = FakeClock()
-    limiter = make(clock)
+    limiter = make(clock, requests=10, per=10.0, burst=10, margin=0.0)
+    await asyncio.gather(*spawn(limiter, 10))
+    # The server, rounding up, says "nothing left, reset in 10 s"; our log knows
+    # the oldest admission leaves the window at t = 10.
+    await clock.advance(5.0)
+    await limiter.observe(ServerRateLimit(remaining=0, reset_after=10.0))
+    task = asyncio.create_task(limiter.acquire())
+    await clock.advance(4.99)
+    assert not task.done()
+    await clock.advance(0.01)
+    assert task.done()
+    await limiter.aclose()
+
+
+async def test_remaining_zero_spent_by_others_fills_the_window() -> None:
+    """remaining=0 while our log is empty: others spent the budget, so nothing goes for a window."""
+    clock = FakeClock()
+    limiter = make(clock, requests=10, per=10.0, burst=10, margin=0.0)
     await limiter.observe(ServerRateLimit(remaining=0, reset_after=4.0))
     task = asyncio.create_task(limiter.acquire())
-    await clock.advance(3.99)
+    await clock.advance(9.99)
     assert not task.done()
     await clock.advance(0.01)
     assert task.done()
