@@ -54,7 +54,7 @@ from dhmad_async.ratelimit_redis import RedisRateLimit
 
 base, key, start, stop, per, redis_url, redis_key = sys.argv[1:8]
 async def main():
-    policy = RateLimit(requests=100, per=float(per), margin=0.01, burst=10, pause_jitter=0.05)
+    policy = RateLimit(requests=100, per=float(per), margin=0.02, burst=10, pause_jitter=0.05)
     limiter = RedisRateLimit(redis_url, key=redis_key, policy=policy)
     items = [{"title": f"Bench {n}", "amount": Decimal("20"), "buyer_email": "b@example.com",
               "seller_email": "s@example.com", "mode": "quick", "estimated_delivery_days": 2}
@@ -138,7 +138,7 @@ def _start_emulator(time_scale: float) -> tuple[subprocess.Popen[str], _Emu]:
 
 
 async def _sdk_one(emu: _Emu, n: int, per: float) -> None:
-    policy = RateLimit(requests=LIMIT, per=per, margin=0.01, burst=10, pause_jitter=0.05)
+    policy = RateLimit(requests=LIMIT, per=per, margin=0.02, burst=10, pause_jitter=0.05)
     async with DhmadClient(emu.api_key, base_url=emu.base_url, rate_limit=policy) as client:
         report = await create_many(
             client,

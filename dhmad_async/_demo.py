@@ -120,7 +120,7 @@ async def run_demo(
     ) as emu:
         out.step(f"emulator listening at {emu.base_url} (a rate-limit minute lasts {window:.1f} s)")
         developer = DhmadDeveloperClient(emu.developer_token, base_url=emu.base_url)
-        limit = RateLimit(requests=100, per=window, burst=10, margin=window / 100)
+        limit = RateLimit(requests=100, per=window, burst=10, margin=window / 60)
         client = DhmadClient(emu.api_key, base_url=emu.base_url, rate_limit=limit)
         receiver = web.Application()
         runner = web.AppRunner(receiver, access_log=None)

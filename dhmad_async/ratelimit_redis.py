@@ -106,7 +106,7 @@ return string.format('%.0f', now)
 _US: Final = 1_000_000
 # Upper bound of the random delay added to each local re-poll, so processes
 # that computed the same wait do not all hit Redis in the same millisecond.
-_POLL_JITTER: Final = 0.005
+_POLL_JITTER: Final = 0.001
 
 
 def _import_redis() -> Any:

@@ -154,7 +154,7 @@ async def _run(args: argparse.Namespace, items: list[object]) -> BatchReport:
 
     margin = args.rate_margin
     if margin is None:
-        margin = min(0.5, args.rate_window / 120)  # the 0.5 s default is sized for 60 s
+        margin = min(1.0, args.rate_window / 60)  # the 1 s default is sized for 60 s
     policy = RateLimit(
         requests=args.rate_limit,
         per=args.rate_window,
