@@ -369,56 +369,23 @@ class _Engine:
         try:
             created = await self.client.escrows.create_from(work.item.params, validate=False)
         except AuthenticationError as exc:
-            message, kind, status = _describe(exc)
-            await journal.mark_failed(key, message, kind, status, retryable=True)
-            self._stop(f"authentication failed: {message}")
-            self._emit(
-                self._outcome(
-                    work,
-                    OutcomeStatus.FAILED,
-                    error=message,
-                    error_type=kind,
-                    http_status=status,
-                    retryable=True,
-                )
-            )
+            await self._fail(work, exc, retryable=True)
+            self._stop(f"authentication failed: {exc}")
             return "done"
         except RateLimitError as exc:
-            message, kind, status = _describe(exc)
-            await journal.mark_failed(key, message, kind, status, retryable=True)
             work.rate_limited += 1
             if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
+                await journal.mark_failed(key, *_describe(exc), retryable=True)
                 self._pause = max(exc.retry_after or 1.0, 0.05)
                 return "rate_limited"
-            self._emit(
-                self._outcome(
-                    work,
-                    OutcomeStatus.FAILED,
-                    error=message,
-                    error_type=kind,
-                    http_status=status,
-                    retryable=True,
-                )
-            )
+            await self._fail(work, exc, retryable=True)
             return "done"
         except DhmadError as exc:
-            message, kind, status = _describe(exc)
             if exc.may_have_succeeded or isinstance(exc, ResponseValidationError):
                 # A 2xx we could not parse also created the escrow: find it.
-                await journal.mark_ambiguous(key, message, kind, status)
+                await journal.mark_ambiguous(key, *_describe(exc))
                 return "ambiguous"
-            retryable = _retryable(exc)
-            await journal.mark_failed(key, message, kind, status, retryable=retryable)
-            self._emit(
-                self._outcome(
-                    work,
-                    OutcomeStatus.FAILED,
-                    error=message,
-                    error_type=kind,
-                    http_status=status,
-                    retryable=retryable,
-                )
-            )
+            await self._fail(work, exc, retryable=_retryable(exc))
             return "done"
         except Exception as exc:  # a bug, after the request may have gone out
             _log.exception("unexpected error creating batch item %s", key)
@@ -453,6 +420,22 @@ class _Engine:
             self.offset = measured
             assert self.journal is not None
             await self.journal.set_meta(_OFFSET_META, repr(measured))
+
+    async def _fail(self, work: _Work, exc: DhmadError, *, retryable: bool) -> None:
+        """Record a definite failure in the journal, then report it."""
+        assert self.journal is not None
+        message, kind, status = _describe(exc)
+        await self.journal.mark_failed(work.item.key, message, kind, status, retryable=retryable)
+        self._emit(
+            self._outcome(
+                work,
+                OutcomeStatus.FAILED,
+                error=message,
+                error_type=kind,
+                http_status=status,
+                retryable=retryable,
+            )
+        )
 
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
