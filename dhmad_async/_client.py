@@ -156,6 +156,12 @@ class _BaseClient:
         await self.aclose()
 
     @property
+    def max_connections(self) -> int | None:
+        """The connection pool size, when the transport has one (bounds useful concurrency)."""
+        size = getattr(self._transport, "max_connections", None)
+        return size if isinstance(size, int) else None
+
+    @property
     def is_closed(self) -> bool:
         """True once :meth:`aclose` has run."""
         return self._state is _ClientState.CLOSED

@@ -172,6 +172,11 @@ class AiohttpTransport:
         self._user_agent = user_agent
         self._pid = os.getpid()
 
+    @property
+    def max_connections(self) -> int:
+        """How many requests may be in flight at once (the pool size)."""
+        return self._connections
+
     def __repr__(self) -> str:
         owner = "own" if self._owns_session else "injected"
         return f"<AiohttpTransport {owner} session, {self._connections} connections>"

@@ -301,11 +301,10 @@ class _Engine:
         self._finish_unresolved(groups.values())
 
     def _worker_count(self) -> int:
-        # The reconciler needs one connection too; never queue for the pool (INF: the
-        # transport does not expose its size publicly, so read it defensively).
-        pool = getattr(getattr(self.client, "_transport", None), "_connections", None)
+        # The reconciler needs one connection too; never queue for the pool.
+        pool = self.client.max_connections
         limit = self.concurrency
-        if isinstance(pool, int) and pool > 1:
+        if pool is not None and pool > 1:
             limit = min(limit, pool - 1)
         return max(1, limit)
 

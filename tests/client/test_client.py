@@ -320,3 +320,10 @@ def test_key_whitespace_is_stripped_before_inference() -> None:
     client = DhmadClient(f"  {LIVE_KEY}\n")
     assert client.base_url == "https://dhmad.tn/api/v1"
     assert client.environment == "live"
+
+
+async def test_max_connections_reports_the_pool_size() -> None:
+    """The client exposes its pool size, so batch concurrency can stay below it."""
+    client = DhmadClient("sk_sandbox_" + "0" * 64, max_connections=7)
+    assert 7 == client.max_connections
+    await client.aclose()
