@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from emulator_support import Raw
+from emulator_support import Raw, Receiver
 
 from dhmad_async.testing import Emulator
 
@@ -29,3 +29,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def raw(emu: Emulator, http: aiohttp.ClientSession) -> Raw:
     """JSON helper bound to ``emu``."""
     return Raw(emu, http)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver listening on 127.0.0.1 for the test's duration."""
+    async with Receiver().serve() as rec:
+        yield rec

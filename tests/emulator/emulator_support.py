@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import json as _json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from dhmad_async.testing import Emulator
 from dhmad_async.testing._common import loads
 
 JsonDict = dict[str, Any]
+
+
+class Receiver:
+    """A loopback webhook endpoint that records deliveries and fails the first ``fail`` ones."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.seen: list[tuple[dict[str, str], bytes]] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((dict(request.headers), await request.read()))
+        if self.fail > 0:
+            self.fail -= 1
+            return web.Response(status=500)
+        return web.Response(status=200)
+
+    @contextlib.asynccontextmanager
+    async def serve(self) -> AsyncIterator[Receiver]:
+        """Listen on 127.0.0.1 (``url`` is set) until the block ends."""
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        try:
+            yield self
+        finally:
+            await runner.cleanup()
 
 
 class Raw:

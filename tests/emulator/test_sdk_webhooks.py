@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from aiohttp import web
+from emulator_support import Receiver
 
 from dhmad_async import (
     AuthenticationError,
@@ -22,34 +22,6 @@ from dhmad_async import (
 )
 from dhmad_async.testing import Emulator
 from dhmad_async.webhooks import ContractSigned, EscrowStatusUpdated, WebhookVerifier
-
-Delivery = tuple[dict[str, str], bytes]
-
-
-class Receiver:
-    """A loopback webhook endpoint that keeps every delivery's headers and raw body."""
-
-    def __init__(self) -> None:
-        self.seen: list[Delivery] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append((dict(request.headers), await request.read()))
-        return web.Response(status=200)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A started receiver on 127.0.0.1, cleaned up after the test."""
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield rec
-    await runner.cleanup()
 
 
 @pytest.fixture

@@ -5,45 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
-from emulator_support import Raw
+from emulator_support import Raw, Receiver
 
 from dhmad_async.testing import Emulator, FaultRule, ServerRateLimitOptions, WebhookOptions
-
-
-class Receiver:
-    """A loopback webhook endpoint that records requests and fails the first ``fail`` ones."""
-
-    def __init__(self, fail: int = 0) -> None:
-        self.fail = fail
-        self.seen: list[tuple[dict[str, str], bytes]] = []
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.seen.append((dict(request.headers), await request.read()))
-        if self.fail > 0:
-            self.fail -= 1
-            return web.Response(status=500)
-        return web.Response(status=200)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A started receiver on 127.0.0.1."""
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    yield rec
-    await runner.cleanup()
 
 
 async def _register(raw: Raw, url: str, events: list[str] | None = None) -> dict[str, str]:
@@ -83,26 +50,19 @@ async def test_deliveries_are_signed_and_shaped(raw: Raw, receiver: Receiver) ->
 
 async def test_failed_delivery_is_retried_with_same_event_id(http: aiohttp.ClientSession) -> None:
     """A 500 from the receiver is retried (scaled backoff) with the same X-Webhook-Id."""
-    rec = Receiver(fail=2)
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        async with Emulator(time_scale=1000, webhooks=WebhookOptions(duplicate_rate=1.0)) as emu:
-            raw = Raw(emu, http)
-            await _register(raw, url)
-            esc_id = (await raw.create())["escrow"]["id"]
-            await raw.call("POST", f"/escrows/{esc_id}/cancel")
-            await emu.wait_for_deliveries()
-            ids = {h["X-Webhook-Id"] for h, _ in rec.seen}
-            assert len(rec.seen) == 4 and len(ids) == 1  # 2 failures, success, duplicate
-            assert [d.attempt for d in emu.outbox.deliveries] == [1, 2, 3, 1]
-            assert emu.outbox.deliveries[-1].duplicate
-    finally:
-        await runner.cleanup()
+    async with (
+        Receiver(fail=2).serve() as rec,
+        Emulator(time_scale=1000, webhooks=WebhookOptions(duplicate_rate=1.0)) as emu,
+    ):
+        raw = Raw(emu, http)
+        await _register(raw, rec.url)
+        esc_id = (await raw.create())["escrow"]["id"]
+        await raw.call("POST", f"/escrows/{esc_id}/cancel")
+        await emu.wait_for_deliveries()
+        ids = {h["X-Webhook-Id"] for h, _ in rec.seen}
+        assert len(rec.seen) == 4 and len(ids) == 1  # 2 failures, success, duplicate
+        assert [d.attempt for d in emu.outbox.deliveries] == [1, 2, 3, 1]
+        assert emu.outbox.deliveries[-1].duplicate
 
 
 async def test_webhook_limit_and_management(raw: Raw, receiver: Receiver) -> None:
