@@ -114,11 +114,13 @@ class _BaseClient:
         self.timeout = Timeout.from_value(timeout)
         self.retry = retry
         self._clock = clock
-        self._max_server_wait = (
-            rate_limit.max_server_wait
+        # A custom limiter (e.g. RedisRateLimit) carries its RateLimit as `.policy`.
+        policy = (
+            rate_limit
             if isinstance(rate_limit, RateLimit)
-            else getattr(getattr(rate_limit, "policy", None), "max_server_wait", 120.0)
+            else getattr(rate_limit, "policy", DEFAULT_RATE_LIMIT)
         )
+        self._max_server_wait: float = policy.max_server_wait
         self._limiter = create_limiter(rate_limit, clock=clock)
         self._owns_limiter = isinstance(rate_limit, RateLimit)
         self._transport: Transport = transport or AiohttpTransport(
@@ -247,7 +249,8 @@ class _BaseClient:
             request.method, request.url, headers, request.body, timeout=timeout
         )
         data = _sansio.parse_body(raw.headers, raw.body)
-        info = parse_server_rate_limit(raw.status, raw.headers, data, self._clock.time())
+        now = self._clock.time()
+        info = parse_server_rate_limit(raw.status, raw.headers, data, now)
         if info is not None:
             await self._limiter.observe(info)
         if _log.isEnabledFor(logging.DEBUG):
@@ -263,7 +266,7 @@ class _BaseClient:
         retry_after = info.retry_after if info is not None else None
         if retry_after is None and raw.status >= 500:
             # A 503's Retry-After is for the retry loop, not the shared budget.
-            retry_after = parse_retry_after(raw.headers, self._clock.time())
+            retry_after = parse_retry_after(raw.headers, now)
         return _sansio.decipher_response(
             raw.status,
             raw.headers,
