@@ -74,22 +74,21 @@ NOT_JSON: Final = _NotJson()
 def encode_json(data: object) -> bytes:
     """Serialise ``data`` compactly, writing ``Decimal`` values as exact JSON numbers."""
     mark = f"\x00dec{secrets.token_hex(8)}:"
-    found = False
+    # Each marked string as json.dumps writes it (quoted, NUL escaped) -> its digits.
+    written: dict[str, str] = {}
 
     def default(value: object) -> object:
-        nonlocal found
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise ValueError(f"cannot send a non-finite amount: {value}")
-            found = True
-            return mark + format(value, "f")
+            digits = format(value, "f")
+            written[f'"\\u0000{mark[1:]}{digits}"'] = digits
+            return mark + digits
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=default)
-    if found:
-        # json.dumps always escapes the NUL as \u0000.
-        pattern = '"' + re.escape("\\u0000" + mark[1:]) + r'([-+0-9.eE]+)"'
-        text = re.sub(pattern, r"\1", text)
+    for marked, digits in written.items():
+        text = text.replace(marked, digits)
     return text.encode("utf-8")
 
 
