@@ -50,7 +50,7 @@ import asyncio, json, os, sys
 from decimal import Decimal
 from dhmad_async import DhmadClient, RateLimit
 from dhmad_async.batch import BatchOptions, create_many
-from dhmad_async.ratelimit_redis import RedisRateLimit
+from dhmad_async.ratelimit import RedisRateLimit
 
 base, key, start, stop, per, redis_url, redis_key = sys.argv[1:8]
 async def main():

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from dhmad_async._config import RateLimit
-from dhmad_async._ratelimit import SlidingWindowLimiter
+from dhmad_async.ratelimit._local import SlidingWindowLimiter
 
 SIZES = (1_000, 10_000, 50_000)
 # 20,000 requests per second: 50k tasks finish in a few seconds, and most of

@@ -164,9 +164,9 @@ def breakdown() -> dict[str, float]:
     import timeit
 
     from dhmad_async import _sansio
-    from dhmad_async._ratelimit_headers import parse_server_rate_limit
     from dhmad_async._serialization import structure
     from dhmad_async.models import Escrow
+    from dhmad_async.ratelimit._headers import parse_server_rate_limit
 
     body = SAMPLE.read_bytes()
     headers = {"content-type": "application/json", "content-length": str(len(body))}
@@ -199,8 +199,8 @@ async def _async_breakdown(n: int = 5_000) -> dict[str, float]:
     """The awaited layers around one attempt, on a no-op attempt (no I/O)."""
     from dhmad_async._clock import SYSTEM_CLOCK
     from dhmad_async._config import DEFAULT_RETRY_POLICY
-    from dhmad_async._ratelimit import NullLimiter
     from dhmad_async._retry import retry_call
+    from dhmad_async.ratelimit._local import NullLimiter
 
     async def noop(number: int) -> int:
         return number

@@ -42,8 +42,8 @@ from dhmad_async._errors import (
     WebhookVerificationError,
 )
 from dhmad_async._pagination import AsyncPager, PaginationError
-from dhmad_async._ratelimit import RateLimiter
 from dhmad_async._version import __version__
+from dhmad_async.ratelimit._local import RateLimiter
 
 if typing.TYPE_CHECKING:  # pragma: no cover
     from dhmad_async.resources import EscrowParams

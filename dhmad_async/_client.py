@@ -40,11 +40,11 @@ from dhmad_async._config import (
     UseClientDefault,
 )
 from dhmad_async._errors import ClientClosedError, DhmadError, RateLimitError
-from dhmad_async._ratelimit import RateLimiter, create_limiter
-from dhmad_async._ratelimit_headers import parse_retry_after, parse_server_rate_limit
 from dhmad_async._retry import give_up, is_ambiguous, retry_call
 from dhmad_async._transport import AiohttpTransport, Transport
 from dhmad_async._version import __version__
+from dhmad_async.ratelimit._headers import parse_retry_after, parse_server_rate_limit
+from dhmad_async.ratelimit._local import RateLimiter, create_limiter
 
 __all__ = ["DhmadClient", "DhmadDeveloperClient"]
 
@@ -162,6 +162,11 @@ class _BaseClient:
         """The connection pool size, when the transport has one (bounds useful concurrency)."""
         size = getattr(self._transport, "max_connections", None)
         return size if isinstance(size, int) else None
+
+    @property
+    def clock(self) -> Clock:
+        """Where this client's time and sleeps come from (injected for tests)."""
+        return self._clock
 
     @property
     def is_closed(self) -> bool:
@@ -291,7 +296,7 @@ class DhmadClient(_BaseClient):
     ``sk_sandbox_`` → sandbox) unless ``base_url`` is given. Options are
     keyword-only value objects; a number for ``timeout`` means total seconds
     per attempt. ``rate_limit`` takes a :class:`RateLimit` or a shared limiter
-    such as :class:`dhmad_async.ratelimit_redis.RedisRateLimit`.
+    such as :class:`dhmad_async.ratelimit.RedisRateLimit`.
     """
 
     def __init__(

@@ -163,7 +163,7 @@ async def _run(args: argparse.Namespace, items: list[object]) -> BatchReport:
     )
     limiter: Any = policy
     if args.redis_url:
-        from dhmad_async.ratelimit_redis import RedisRateLimit
+        from dhmad_async.ratelimit import RedisRateLimit
 
         limiter = RedisRateLimit(args.redis_url, key=args.redis_key, policy=policy)
     options: dict[str, Any] = {"rate_limit": limiter}

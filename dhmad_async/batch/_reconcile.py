@@ -24,7 +24,7 @@ from dhmad_async.batch._items import match_fields
 from dhmad_async.models import Escrow
 
 if TYPE_CHECKING:
-    from dhmad_async._client import DhmadClient
+    from dhmad_async.batch._protocols import BatchClient
 
 __all__ = ["Pending", "Verdict", "escrow_matches", "reconcile"]
 
@@ -92,7 +92,7 @@ def _epoch(value: dt.datetime | None) -> float | None:
 
 
 async def reconcile(
-    client: DhmadClient,
+    client: BatchClient,
     pending: Sequence[Pending],
     claimed: set[str],
     *,

@@ -40,7 +40,7 @@ from dhmad_async.batch._report import BatchProgress, BatchReport, ItemOutcome, O
 from dhmad_async.models import Escrow
 
 if TYPE_CHECKING:
-    from dhmad_async._client import DhmadClient
+    from dhmad_async.batch._protocols import BatchClient
 
 __all__ = ["BatchOptions", "BatchRun", "create_many"]
 
@@ -144,7 +144,7 @@ class _Engine:
 
     def __init__(
         self,
-        client: DhmadClient,
+        client: BatchClient,
         items: Iterable[object],
         *,
         journal: Journal | str | Path | None,
@@ -160,7 +160,7 @@ class _Engine:
         self.on_progress = on_progress
         self.options = options
         self._emit_outcome = emit
-        self.clock = client._clock
+        self.clock = client.clock
         self.outcomes: dict[int, ItemOutcome] = {}
         self.total = 0
         self.requests = 0
@@ -612,7 +612,7 @@ class BatchRun:
 
     def __init__(
         self,
-        client: DhmadClient,
+        client: BatchClient,
         items: Iterable[object],
         *,
         journal: Journal | str | Path | None = None,
@@ -687,7 +687,7 @@ class BatchRun:
 
 
 def create_many(
-    client: DhmadClient,
+    client: BatchClient,
     items: Iterable[object],
     *,
     journal: Journal | str | Path | None = None,

@@ -308,10 +308,12 @@ class Escrows(Resource):
         input order) or ``async for`` it for outcomes as they finish.
         ``options`` are :class:`~dhmad_async.batch.BatchOptions` fields.
         """
+        from dhmad_async.batch._protocols import EscrowsBinding
         from dhmad_async.batch._runner import BatchOptions, create_many
 
+        client = self._client
         return create_many(
-            self._client,  # type: ignore[arg-type]
+            EscrowsBinding(self, client.clock, client.max_connections),
             items,
             journal=journal,
             concurrency=concurrency,

@@ -56,7 +56,7 @@ async def _child(argv: list[str]) -> dict[str, Any]:
     base_url, journal, start, stop = argv[0], argv[1], int(argv[2]), int(argv[3])
     limiter: Any = fast_rate_limit()
     if len(argv) > 4:
-        from dhmad_async.ratelimit_redis import RedisRateLimit
+        from dhmad_async.ratelimit import RedisRateLimit
 
         limiter = RedisRateLimit(argv[4], key=argv[5], policy=fast_rate_limit())
     try:

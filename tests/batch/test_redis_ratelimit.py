@@ -15,8 +15,8 @@ import redis.asyncio as aioredis
 
 from dhmad_async._config import RateLimit
 from dhmad_async._errors import RateLimitError
-from dhmad_async._ratelimit_headers import ServerRateLimit
-from dhmad_async.ratelimit_redis import RedisRateLimit
+from dhmad_async.ratelimit import RedisRateLimit
+from dhmad_async.ratelimit._headers import ServerRateLimit
 
 pytestmark = pytest.mark.redis
 
@@ -29,7 +29,7 @@ WORKER = r"""
 import asyncio, json, sys
 from dhmad_async._config import RateLimit
 from dhmad_async._errors import RateLimitError
-from dhmad_async.ratelimit_redis import RedisRateLimit
+from dhmad_async.ratelimit import RedisRateLimit
 
 mode, key, n, tasks, max_server_wait = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:6])
 policy = RateLimit(requests=20, per=1.0, burst=5, margin=0.0, max_server_wait=max_server_wait)

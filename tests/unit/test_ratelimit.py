@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from dhmad_async._config import RateLimit
 from dhmad_async._errors import ClientClosedError, RateLimitError
-from dhmad_async._ratelimit import (
+from dhmad_async.ratelimit._headers import ServerRateLimit
+from dhmad_async.ratelimit._local import (
     NullLimiter,
     RateLimiter,
     SlidingWindowLimiter,
     create_limiter,
 )
-from dhmad_async._ratelimit_headers import ServerRateLimit
 from dhmad_async.testing._fake_clock import FakeClock
 
 

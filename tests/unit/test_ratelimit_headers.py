@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dhmad_async._ratelimit_headers import ServerRateLimit, parse_server_rate_limit
+from dhmad_async.ratelimit._headers import ServerRateLimit, parse_server_rate_limit
 
 NOW = 1_700_000_000.0
 

@@ -26,10 +26,10 @@ import warnings
 from collections.abc import Callable
 from typing import Final, Protocol, runtime_checkable
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._config import RateLimit
-from ._errors import ClientClosedError, RateLimitError
-from ._ratelimit_headers import ServerRateLimit
+from dhmad_async._clock import SYSTEM_CLOCK, Clock
+from dhmad_async._config import RateLimit
+from dhmad_async._errors import ClientClosedError, RateLimitError
+from dhmad_async.ratelimit._headers import ServerRateLimit
 
 __all__ = [
     "LIMITER_REUSED_ACROSS_LOOPS_WARNING",

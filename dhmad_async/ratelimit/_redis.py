@@ -26,10 +26,10 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from ._clock import SYSTEM_CLOCK, Clock
-from ._config import RateLimit
-from ._errors import ClientClosedError, RateLimitError
-from ._ratelimit_headers import ServerRateLimit
+from dhmad_async._clock import SYSTEM_CLOCK, Clock
+from dhmad_async._config import RateLimit
+from dhmad_async._errors import ClientClosedError, RateLimitError
+from dhmad_async.ratelimit._headers import ServerRateLimit
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -119,7 +119,7 @@ def _import_redis() -> Any:
 
 class RedisRateLimit:
     """
-    A :class:`~dhmad_async._ratelimit.RateLimiter` shared by every process using ``key``.
+    A :class:`~dhmad_async.ratelimit.RateLimiter` shared by every process using ``key``.
 
     :param url: The Redis URL (``redis://host:6379/0``); ignored when ``client`` is given.
     :param key: The budget's name; use one key per DHMAD IP/API key.
