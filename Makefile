@@ -20,14 +20,15 @@ typecheck: $(STAMP)
 	$(PY) -m mypy --strict dhmad_async
 	$(PY) -m mypy --strict tests/typing/api.py
 
+# Redis (and later services) are started privately when none answers: scripts/with_services.sh.
 test: lint typecheck
-	$(PY) -m pytest
+	scripts/with_services.sh $(PY) $(PY) -m pytest
 
 demo: $(STAMP)
 	$(PY) -m dhmad_async demo
 
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	scripts/with_services.sh $(PY) $(PY) -m benchmarks
 
 format: $(STAMP)
 	$(PY) -m ruff format .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -20,9 +21,10 @@ from dhmad_async.ratelimit._headers import ServerRateLimit
 
 pytestmark = pytest.mark.redis
 
-URL = "redis://127.0.0.1:6379/0"
+# make test points this at a private server when none answers on 6379.
+URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# A worker process: `mode key n tasks max_server_wait`. "hammer" prints the
+# A worker process: `url mode key n tasks max_server_wait`. "hammer" prints the
 # admission times (Redis TIME, µs) of n acquisitions spread over `tasks`
 # concurrent tasks; "probe" tries once and prints the admission or the error.
 WORKER = r"""
@@ -31,11 +33,12 @@ from dhmad_async._config import RateLimit
 from dhmad_async._errors import RateLimitError
 from dhmad_async.ratelimit import RedisRateLimit
 
-mode, key, n, tasks, max_server_wait = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:6])
+URL, mode, key = sys.argv[1:4]
+n, tasks, max_server_wait = map(float, sys.argv[4:7])
 policy = RateLimit(requests=20, per=1.0, burst=5, margin=0.0, max_server_wait=max_server_wait)
 
 async def main():
-    limiter = RedisRateLimit("redis://127.0.0.1:6379/0", key=key, policy=policy)
+    limiter = RedisRateLimit(URL, key=key, policy=policy)
     try:
         if mode == "hammer":
             times = []
@@ -60,7 +63,7 @@ asyncio.run(main())
 def start_worker(*args: object) -> subprocess.Popen[str]:
     """Start one worker process."""
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, *map(str, args)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WORKER, URL, *map(str, args)], stdout=subprocess.PIPE, text=True
     )
 
 
