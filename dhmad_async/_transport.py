@@ -13,17 +13,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Final, Protocol
 
 import aiohttp
 import attrs
+import yarl
 from aiohttp import client_exceptions as _ce
 
 from dhmad_async._config import Timeout
 from dhmad_async._errors import APIConnectionError, APITimeoutError
 
-__all__ = ["AiohttpTransport", "RawResponse", "Transport"]
+__all__ = ["AiohttpTransport", "RawResponse", "Transport", "wire_url"]
+
+# A URL made only of RFC 3986 characters with well-formed %XX escapes: what
+# the request builder produces (ids and queries are escaped there).
+_ENCODED_URL: Final = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+
+
+def wire_url(url: str) -> yarl.URL:
+    """
+    The URL to hand to aiohttp: exactly ``url`` when it is already percent-encoded.
+
+    Given a plain string, aiohttp re-quotes the URL, and re-quoting decodes
+    some escapes (``%3B`` back to ``;``): an id escaped into one path segment
+    would not reach the server as escaped. A URL with characters that still
+    need escaping (a hand-written base URL with a space, say) is quoted as before.
+    """
+    if _ENCODED_URL.fullmatch(url):
+        return yarl.URL(url, encoded=True)
+    return yarl.URL(url)
 
 
 @attrs.frozen
@@ -225,7 +245,7 @@ class AiohttpTransport:
                     asyncio.timeout(timeout.total),
                     session.request(
                         method,
-                        url,
+                        wire_url(url),
                         headers=dict(headers),
                         data=body,
                         timeout=client_timeout,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote, unquote
 
 from dhmad_async._errors import InvalidParamsError
 from dhmad_async._serialization import structure
@@ -14,7 +15,7 @@ from dhmad_async._serialization import structure
 if TYPE_CHECKING:  # pragma: no cover
     from dhmad_async._client import _BaseClient
 
-__all__ = ["InvalidParamsError", "Resource", "Violations", "path_id"]
+__all__ = ["MAX_ID_LENGTH", "InvalidParamsError", "Resource", "Violations", "path_id"]
 
 T = TypeVar("T")
 
@@ -97,11 +98,56 @@ def to_decimal(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
+#: Longest id accepted in a path (DHMAD's ids are 24 to 36 characters).
+MAX_ID_LENGTH: Final = 256
+# Control, invisible-format, surrogate and line/paragraph-separator characters:
+# never part of a real id, and each has fooled some parser or log reader.
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _segment_problem(text: str) -> str | None:
+    """Why ``text`` could leave (or blur) its path segment, or None if it cannot."""
+    if len(text) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters (got {len(text)})"
+    # What the server (or a proxy in front of it) may see: the id as sent,
+    # decoded once or twice more by over-eager intermediaries, and folded by
+    # Unicode compatibility normalisation ("\u2025" becomes "..").
+    forms = [text]
+    for _ in range(2):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    for form in forms:
+        for variant in (form, unicodedata.normalize("NFKC", form)):
+            if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in variant):
+                return "must not contain control or invisible characters"
+            if "/" in variant or "\\" in variant:
+                return "must not contain '/' or '\\' (an id is one path segment)"
+            # Tomcat-style servers drop ";params" from a segment: "..;x" is "..".
+            if variant.split(";", 1)[0].strip() in (".", ".."):
+                return "must not be '.' or '..' (they are path navigation, not ids)"
+    return None
+
+
 def path_id(name: str, value: object) -> str:
-    """An id for a URL path: non-empty, and escaped so it cannot change the path."""
+    """
+    An id as one URL path segment, percent-escaped; refused if it could change the path.
+
+    Ids are opaque, so any string is accepted except the few that could
+    escape their segment on the way to the server: blank, ``.`` and ``..``
+    (also percent-encoded, Unicode look-alikes, or with a ``;`` suffix),
+    ``/`` and ``\\``, control and invisible characters, and more than
+    :data:`MAX_ID_LENGTH` characters. Surrounding whitespace is stripped.
+    Raises :class:`InvalidParamsError` naming ``name``; nothing is sent.
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidParamsError("request", {name: "must be a non-empty id string"})
-    return quote(value.strip(), safe="")
+    text = value.strip()
+    problem = _segment_problem(text)
+    if problem is not None:
+        raise InvalidParamsError("request", {name: problem})
+    return quote(text, safe="")
 
 
 class Resource:
