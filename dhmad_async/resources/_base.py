@@ -70,6 +70,11 @@ class Violations:
             self.add(field, f"must be at least {minimum} (got {amount})")
         return amount
 
+    def boolean(self, field: str, value: object) -> None:
+        """``value`` must be ``True`` or ``False``; strings are refused (``"false"`` is truthy)."""
+        if not isinstance(value, bool):
+            self.add(field, f"must be True or False, got {type(value).__name__}")
+
     def whole(self, field: str, value: object, *, minimum: int, maximum: int | None = None) -> None:
         """``value`` must be an integer within bounds."""
         if isinstance(value, bool) or not isinstance(value, int):
