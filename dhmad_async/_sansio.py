@@ -71,6 +71,21 @@ NOT_JSON: Final = _NotJson()
 # string such as "\x00dec:1" (a title, say) was silently turned into the number 1.
 
 
+#: No number is written with more digits than this. Validation bounds amounts
+#: much tighter; this guards ``validate=False`` against ``Decimal("1e9999999")``,
+#: which would otherwise be written out as a 10 MB request body.
+MAX_NUMBER_DIGITS: Final = 100
+
+
+def _plain_length(value: Decimal) -> int:
+    """How many digits ``format(value, "f")`` would write, computed without writing them."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if exponent >= 0:
+        return len(digits) + exponent
+    return max(len(digits), -exponent + 1)
+
+
 def encode_json(data: object) -> bytes:
     """Serialise ``data`` compactly, writing ``Decimal`` values as exact JSON numbers."""
     mark = f"\x00dec{secrets.token_hex(8)}:"
@@ -81,6 +96,10 @@ def encode_json(data: object) -> bytes:
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise ValueError(f"cannot send a non-finite amount: {value}")
+            if _plain_length(value) > MAX_NUMBER_DIGITS:
+                raise ValueError(
+                    f"cannot send {value}: written out it has more than {MAX_NUMBER_DIGITS} digits"
+                )
             digits = format(value, "f")
             written[f'"\\u0000{mark[1:]}{digits}"'] = digits
             return mark + digits

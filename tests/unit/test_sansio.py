@@ -240,3 +240,12 @@ def test_redaction_keeps_prefix_hints() -> None:
     """A hint naming the other key prefix is not mistaken for a key."""
     err = _raise(401, b'{"error":"Unauthorized","message":"use an sk_sandbox_... key"}')
     assert err.message == "use an sk_sandbox_... key"
+
+
+def test_encode_json_refuses_numbers_it_would_write_as_megabytes() -> None:
+    """``Decimal("1e9999999")`` is refused at once instead of becoming a 10 MB body."""
+    assert encode_json({"n": Decimal("1e99")}) == b'{"n":1' + b"0" * 99 + b"}"
+    assert encode_json({"n": Decimal("1e-99")}).startswith(b'{"n":0.000')
+    for huge in ("1e100", "1e9999999", "1e-100", "-1e-99999999"):
+        with pytest.raises(ValueError, match="more than 100 digits"):
+            encode_json({"n": Decimal(huge)})
