@@ -280,6 +280,7 @@ class _BaseClient:
             method=request.method,
             url=request.log_path,
             retry_after=retry_after,
+            request_headers=request.headers,  # its credential is redacted from error text
         )
 
 
