@@ -24,7 +24,7 @@ import yarl
 from aiohttp import client_exceptions as _ce
 
 from dhmad_async._config import Timeout
-from dhmad_async._errors import APIConnectionError, APITimeoutError
+from dhmad_async._errors import APIConnectionError, APITimeoutError, ClientClosedError
 from dhmad_async._redact import credential_values, redact
 
 __all__ = ["AiohttpTransport", "RawResponse", "RedactedTransportError", "Transport", "wire_url"]
@@ -216,6 +216,7 @@ class AiohttpTransport:
     """
 
     __slots__ = (
+        "_closed",
         "_connections",
         "_owns_session",
         "_pid",
@@ -241,6 +242,7 @@ class AiohttpTransport:
         self._semaphore: asyncio.Semaphore | None = None
         self._user_agent = user_agent
         self._pid = os.getpid()
+        self._closed = False
 
     @property
     def max_connections(self) -> int:
@@ -261,7 +263,14 @@ class AiohttpTransport:
             _ABANDONED_AFTER_FORK.append(self._session)
             self._session = None
 
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ClientClosedError("This transport was closed; it sends nothing more.")
+
     def _get_session(self) -> aiohttp.ClientSession:
+        # A closed transport never builds a session again: a call that was
+        # waiting when the client closed must not open a new one and send.
+        self._raise_if_closed()
         self._check_fork()
         if self._session is None:
             headers = {"User-Agent": self._user_agent} if self._user_agent else None
@@ -290,6 +299,8 @@ class AiohttpTransport:
             total=None, sock_connect=timeout.connect, sock_read=timeout.read
         )
         async with self._semaphore:
+            # The wait for a pooled connection may outlast aclose().
+            self._raise_if_closed()
             try:
                 async with (
                     asyncio.timeout(timeout.total),
@@ -317,7 +328,8 @@ class AiohttpTransport:
             raise error
 
     async def aclose(self) -> None:
-        """Close the session if we created it; an injected session stays open."""
+        """Refuse further requests; close the session if we created it (not an injected one)."""
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and os.getpid() == self._pid:
             await session.close()
