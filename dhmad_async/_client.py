@@ -14,11 +14,12 @@ I/O happens only through the transport, the limiter and the clock.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -103,6 +104,7 @@ class _BaseClient:
         user_agent: str | None,
         max_connections: int,
         clock: Clock,
+        own_rate_limit: bool = False,
     ) -> None:
         if auth_header not in ("bearer", "x-api-key"):
             raise ValueError(f"auth_header must be 'bearer' or 'x-api-key', got {auth_header!r}")
@@ -122,11 +124,18 @@ class _BaseClient:
         )
         self._max_server_wait: float = policy.max_server_wait
         self._limiter = create_limiter(rate_limit, clock=clock)
-        self._owns_limiter = isinstance(rate_limit, RateLimit)
+        # A limiter passed in may be shared by other clients: it is the caller's
+        # to close, unless they hand it over with own_rate_limit=True.
+        self._owns_limiter = isinstance(rate_limit, RateLimit) or own_rate_limit
         self._transport: Transport = transport or AiohttpTransport(
             session, max_connections=max_connections, user_agent=user_agent or _default_user_agent()
         )
         self._state = _ClientState.UNOPENED
+        # Tasks parked before sending (on the limiter, or in a retry backoff),
+        # which aclose() wakes with ClientClosedError; and those it has cancelled.
+        self._parked: set[asyncio.Task[Any]] = set()
+        self._cancelled_by_close: set[asyncio.Task[Any]] = set()
+        self._retry_clock: Clock = _ClosableClock(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -145,10 +154,22 @@ class _BaseClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP session this client created (an injected one stays open). Idempotent."""
+        """
+        Close the client; idempotent. Nothing is sent after this starts.
+
+        Calls still waiting to send (for the rate limiter, a retry backoff or a
+        pooled connection) fail with :class:`ClientClosedError`; requests
+        already on the wire finish or fail as the connection closes. The HTTP
+        session is closed if this client created it (an injected one stays
+        open), and the rate limiter only if the client built it from a
+        :class:`RateLimit` or was given it with ``own_rate_limit=True``.
+        """
         if self._state is _ClientState.CLOSED:
             return
         self._state = _ClientState.CLOSED
+        for task in list(self._parked):
+            self._cancelled_by_close.add(task)
+            task.cancel()
         await self._transport.aclose()
         if self._owns_limiter:
             await self._limiter.aclose()
@@ -172,6 +193,44 @@ class _BaseClient:
     def is_closed(self) -> bool:
         """True once :meth:`aclose` has run."""
         return self._state is _ClientState.CLOSED
+
+    def _raise_if_closed(self) -> None:
+        if self._state is _ClientState.CLOSED:
+            raise ClientClosedError(
+                "This client has been closed; create a new DhmadClient to send requests."
+            )
+
+    async def _parked_wait(self, waiting: Callable[[], Awaitable[None]]) -> None:
+        """
+        Await ``waiting()`` (a limiter slot, a backoff) so that aclose() can end it.
+
+        A wait ended by aclose() raises :class:`ClientClosedError`: nothing was
+        sent for this attempt. A cancellation from anyone else stays a
+        cancellation (the task's ``uncancel()`` count tells them apart).
+        """
+        self._raise_if_closed()
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - always inside a task under asyncio
+            await waiting()
+            return
+        self._parked.add(task)
+        try:
+            await waiting()
+        except asyncio.CancelledError:
+            if task in self._cancelled_by_close:
+                self._cancelled_by_close.discard(task)
+                if task.uncancel() == 0:
+                    raise ClientClosedError(
+                        "The client was closed while this request waited to be sent;"
+                        " it was not sent."
+                    ) from None
+            raise
+        finally:
+            self._parked.discard(task)
+            if task in self._cancelled_by_close:  # the wait swallowed our cancellation
+                self._cancelled_by_close.discard(task)
+                task.uncancel()
+        self._raise_if_closed()  # the wait ended just as the client closed
 
     # -- the pipeline --------------------------------------------------------
 
@@ -197,10 +256,7 @@ class _BaseClient:
         ``bearer`` replaces the client's credential (OAuth access tokens);
         ``authenticate=False`` sends none (the OAuth token endpoint).
         """
-        if self._state is _ClientState.CLOSED:
-            raise ClientClosedError(
-                "This client has been closed; create a new DhmadClient to send requests."
-            )
+        self._raise_if_closed()
         self._state = _ClientState.OPENED
         headers: dict[str, str] = {}
         if bearer is not None:
@@ -228,7 +284,7 @@ class _BaseClient:
                 attempt,
                 policy=self.retry,
                 idempotent=request.idempotent,
-                clock=self._clock,
+                clock=self._retry_clock,  # backoff sleeps end with aclose()
                 max_server_wait=self._max_server_wait,
                 description=f"{request.method} {request.log_path}",
             )
@@ -241,7 +297,7 @@ class _BaseClient:
         self, request: _sansio.PreparedRequest, number: int, timeout: Timeout
     ) -> Any:
         try:
-            await self._limiter.acquire()
+            await self._parked_wait(self._limiter.acquire)
         except RateLimitError as exc:
             # Our own limiter refused (wait longer than allowed): retrying cannot help.
             raise give_up(exc) from None
@@ -280,7 +336,26 @@ class _BaseClient:
             method=request.method,
             url=request.log_path,
             retry_after=retry_after,
+            request_headers=request.headers,  # its credential is redacted from error text
         )
+
+
+class _ClosableClock:
+    """The client's clock for retry backoffs: a sleep in progress ends when the client closes."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: _BaseClient) -> None:
+        self._client = client
+
+    def monotonic(self) -> float:
+        return self._client.clock.monotonic()
+
+    def time(self) -> float:
+        return self._client.clock.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._client._parked_wait(lambda: self._client.clock.sleep(seconds))
 
 
 class DhmadClient(_BaseClient):
@@ -296,7 +371,9 @@ class DhmadClient(_BaseClient):
     ``sk_sandbox_`` → sandbox) unless ``base_url`` is given. Options are
     keyword-only value objects; a number for ``timeout`` means total seconds
     per attempt. ``rate_limit`` takes a :class:`RateLimit` or a shared limiter
-    such as :class:`dhmad_async.ratelimit.RedisRateLimit`.
+    such as :class:`dhmad_async.ratelimit.RedisRateLimit`. A limiter passed in
+    is not closed by :meth:`aclose` (other clients may share it) unless
+    ``own_rate_limit=True`` hands it to this client.
     """
 
     def __init__(
@@ -313,6 +390,7 @@ class DhmadClient(_BaseClient):
         user_agent: str | None = None,
         max_connections: int = 100,
         clock: Clock = SYSTEM_CLOCK,
+        own_rate_limit: bool = False,
     ) -> None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValueError("api_key is required (an sk_live_… or sk_sandbox_… key)")
@@ -333,6 +411,7 @@ class DhmadClient(_BaseClient):
             user_agent=user_agent,
             max_connections=max_connections,
             clock=clock,
+            own_rate_limit=own_rate_limit,
         )
         from dhmad_async.resources import (
             Account,
@@ -408,6 +487,7 @@ class DhmadDeveloperClient(_BaseClient):
         transport: Transport | None = None,
         user_agent: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        own_rate_limit: bool = False,
     ) -> None:
         if not isinstance(developer_token, str) or not developer_token.strip():
             raise ValueError("developer_token is required")
@@ -425,6 +505,7 @@ class DhmadDeveloperClient(_BaseClient):
             user_agent=user_agent,
             max_connections=10,
             clock=clock,
+            own_rate_limit=own_rate_limit,
         )
         from dhmad_async.resources import WebhookEndpoints
 

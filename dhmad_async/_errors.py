@@ -33,6 +33,8 @@ import http
 from collections.abc import Mapping
 from typing import Any
 
+from dhmad_async._redact import redact, redact_data
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
@@ -66,6 +68,9 @@ class DhmadError(Exception):
     may_have_succeeded: bool = False
 
     def __init__(self, message: str) -> None:
+        # Messages are built from server text and transport errors, which may
+        # echo credentials: they are redacted here, once, for every subclass.
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
@@ -138,17 +143,20 @@ class APIStatusError(DhmadError):
             phrase = "HTTP error"
         #: The short error word or code: ``"Bad Request"``, ``"invalid_grant"``,
         #: ``"PROOF_NOT_ACCEPTED"``.
-        self.code = code
-        #: Field-level details, e.g. ``{"amount": "Amount must be a positive number"}``.
-        self.details: Mapping[str, Any] = dict(details or {})
+        self.code = redact(code) if code else code
+        #: Field-level details, e.g. ``{"amount": "Amount must be a positive number"}``,
+        #: with credential-like values redacted (a proxy may echo request headers here).
+        self.details: Mapping[str, Any] = redact_data(dict(details or {}))
         #: A message meant for end users (checkout business-rule errors carry one).
-        self.user_message = user_message
+        self.user_message = redact(user_message) if user_message else user_message
         #: ``error.type`` of structured errors, e.g. ``"business_rule_violation"``.
-        self.error_type = error_type
-        #: The raw response body, exactly as received.
+        self.error_type = redact(error_type) if error_type else error_type
+        #: The raw response body, exactly as received: unlike the message and
+        #: ``details`` it is not redacted, so never log it whole.
         self.body = body
-        #: The decoded JSON body, or None when the body was not JSON.
+        #: The decoded JSON body (not redacted), or None when the body was not JSON.
         self.json_body = json_body
+        #: The response headers, as received.
         self.headers: Mapping[str, str] = dict(headers or {})
         self.method = method
         self.url = url
@@ -163,7 +171,8 @@ class APIStatusError(DhmadError):
             parts.append(
                 "(" + "; ".join(f"{key}: {value}" for key, value in self.details.items()) + ")"
             )
-        return " ".join(parts)
+        # Redacted again as a whole: a shape can span a key and its value.
+        return redact(" ".join(parts))
 
 
 class BadRequestError(APIStatusError):

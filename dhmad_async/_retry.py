@@ -23,6 +23,7 @@ from dhmad_async._errors import (
     DhmadError,
     RateLimitError,
 )
+from dhmad_async._redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     import tenacity as _t
@@ -175,7 +176,7 @@ async def retry_call(
             state.upcoming_sleep,
             state.attempt_number,
             policy.attempts,
-            exc,
+            redact(str(exc)) if exc is not None else "unknown error",
         )
 
     retrying = _t.AsyncRetrying(

@@ -8,7 +8,6 @@ This module performs no I/O and reads no clock: plain values in, plain values
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from collections.abc import Mapping
 from decimal import Decimal
@@ -21,6 +20,7 @@ from dhmad_async._errors import (
     ResponseValidationError,
     error_class_for,
 )
+from dhmad_async._redact import credential_values, redact, redact_data
 
 __all__ = [
     "NOT_JSON",
@@ -30,6 +30,7 @@ __all__ = [
     "decipher_response",
     "decode_json",
     "encode_json",
+    "redact",
     "root_url",
 ]
 
@@ -71,6 +72,21 @@ NOT_JSON: Final = _NotJson()
 # string such as "\x00dec:1" (a title, say) was silently turned into the number 1.
 
 
+#: No number is written with more digits than this. Validation bounds amounts
+#: much tighter; this guards ``validate=False`` against ``Decimal("1e9999999")``,
+#: which would otherwise be written out as a 10 MB request body.
+MAX_NUMBER_DIGITS: Final = 100
+
+
+def _plain_length(value: Decimal) -> int:
+    """How many digits ``format(value, "f")`` would write, computed without writing them."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    if exponent >= 0:
+        return len(digits) + exponent
+    return max(len(digits), -exponent + 1)
+
+
 def encode_json(data: object) -> bytes:
     """Serialise ``data`` compactly, writing ``Decimal`` values as exact JSON numbers."""
     mark = f"\x00dec{secrets.token_hex(8)}:"
@@ -81,6 +97,10 @@ def encode_json(data: object) -> bytes:
         if isinstance(value, Decimal):
             if not value.is_finite():
                 raise ValueError(f"cannot send a non-finite amount: {value}")
+            if _plain_length(value) > MAX_NUMBER_DIGITS:
+                raise ValueError(
+                    f"cannot send {value}: written out it has more than {MAX_NUMBER_DIGITS} digits"
+                )
             digits = format(value, "f")
             written[f'"\\u0000{mark[1:]}{digits}"'] = digits
             return mark + digits
@@ -206,20 +226,6 @@ def _error_fields(data: object) -> dict[str, Any]:
     return fields
 
 
-# Some proxies and debug pages echo the request (headers included) in their
-# error bodies; messages built from bodies must never repeat a credential.
-# At least 8 characters of key material, so prose such as "use an sk_sandbox_...
-# key" (a hint, not a key) stays readable.
-_CREDENTIAL_RE: Final = re.compile(
-    r"sk_(?:live|sandbox)_[A-Za-z0-9]{8,}|Bearer\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with API keys and bearer tokens replaced by ``[REDACTED]``."""
-    return _CREDENTIAL_RE.sub("[REDACTED]", text)
-
-
 def _snippet(body: bytes) -> str | None:
     """A short, single-line excerpt of a non-JSON error body (HTML pages are left out)."""
     text = body.decode("utf-8", errors="replace").strip()
@@ -238,12 +244,16 @@ def decipher_response(
     method: str | None = None,
     url: str | None = None,
     retry_after: float | None = None,
+    request_headers: Mapping[str, str] | None = None,
 ) -> Any:
     """
     Return the decoded body of a 2xx response, or raise the matching error.
 
     ``data`` is :func:`parse_body`'s result for ``body``. Any 2xx is success
-    (REFERENCE §1.7: 200 vs 201 per endpoint is not documented).
+    (REFERENCE §1.7: 200 vs 201 per endpoint is not documented). The error's
+    text fields and ``details`` are redacted, including the exact credential
+    found in ``request_headers`` (a proxy may echo it back in any shape); its
+    ``body``, ``json_body`` and ``headers`` stay exactly as received.
     """
     if 200 <= status < 300:
         if data is NOT_JSON:
@@ -257,9 +267,12 @@ def decipher_response(
     fields = _error_fields(json_body)
     if not fields.get("message") and data is NOT_JSON:
         fields["message"] = _snippet(body)
-    for name in ("message", "user_message"):
+    sent_credentials = credential_values(request_headers) if request_headers else ()
+    for name in ("message", "user_message", "code", "error_type"):
         if fields.get(name):
-            fields[name] = redact(fields[name])
+            fields[name] = redact(fields[name], sent_credentials)
+    if "details" in fields:
+        fields["details"] = redact_data(fields["details"], sent_credentials)
     kwargs: dict[str, Any] = {
         "status": status,
         "body": body,

@@ -2,10 +2,11 @@
 The HTTP transport: one attempt in, one :class:`RawResponse` out. Does network I/O.
 
 This is the only module that imports aiohttp's client. Every aiohttp and
-asyncio failure is translated here, in :func:`_map_transport_errors`, into an
+asyncio failure is translated here, in :func:`_translate`, into an
 :class:`~dhmad_async.APIConnectionError` that says whether the request
 certainly never left this process (``request_sent=False``), which is what
-decides whether a POST may be resent.
+decides whether a POST may be resent. The aiohttp exception itself is not
+chained (its ``repr`` shows the request headers): a scrubbed stand-in is.
 """
 
 from __future__ import annotations
@@ -13,17 +14,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Mapping
 from typing import Final, Protocol
 
 import aiohttp
 import attrs
+import yarl
 from aiohttp import client_exceptions as _ce
 
 from dhmad_async._config import Timeout
-from dhmad_async._errors import APIConnectionError, APITimeoutError
+from dhmad_async._errors import APIConnectionError, APITimeoutError, ClientClosedError
+from dhmad_async._redact import credential_values, redact
 
-__all__ = ["AiohttpTransport", "RawResponse", "Transport"]
+__all__ = ["AiohttpTransport", "RawResponse", "RedactedTransportError", "Transport", "wire_url"]
+
+# A URL made only of RFC 3986 characters with well-formed %XX escapes: what
+# the request builder produces (ids and queries are escaped there).
+_ENCODED_URL: Final = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+
+
+def wire_url(url: str) -> yarl.URL:
+    """
+    The URL to hand to aiohttp: exactly ``url`` when it is already percent-encoded.
+
+    Given a plain string, aiohttp re-quotes the URL, and re-quoting decodes
+    some escapes (``%3B`` back to ``;``): an id escaped into one path segment
+    would not reach the server as escaped. A URL with characters that still
+    need escaping (a hand-written base URL with a space, say) is quoted as before.
+    """
+    if _ENCODED_URL.fullmatch(url):
+        return yarl.URL(url, encoded=True)
+    return yarl.URL(url)
 
 
 @attrs.frozen
@@ -94,38 +116,86 @@ _EXCEPTION_MAP: Final[Mapping[type[BaseException], _Mapped]] = {
 }
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
+class RedactedTransportError(Exception):
+    """
+    Stands in for an aiohttp exception as the ``__cause__`` of a connection error.
+
+    aiohttp's exceptions carry the request (``ClientResponseError.request_info``
+    holds the ``Authorization`` header; a connection key holds proxy
+    credentials) and their ``repr`` prints it. This keeps what helps debugging,
+    the original type and its redacted text, and nothing else.
+    """
+
+    def __init__(self, original_type: str, text: str) -> None:
+        super().__init__(f"{original_type}: {text}" if text else original_type)
+        #: The qualified name of the exception this stands in for.
+        self.original_type = original_type
+
+
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
+    text = redact(str(exc).strip(), secrets)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-@contextlib.contextmanager
-def _map_transport_errors(method: str, url: str) -> Iterator[None]:
-    """Translate aiohttp/asyncio failures into our connection errors, in one place."""
-    try:
-        yield
-    except (APIConnectionError, asyncio.CancelledError):
-        raise
+def _safe_cause(exc: BaseException, secrets: tuple[str, ...]) -> BaseException:
+    """
+    A chain-free stand-in for ``exc``: a fresh built-in error, or a RedactedTransportError.
+
+    A built-in OSError or TimeoutError is rebuilt from its redacted arguments,
+    so ``isinstance(err.__cause__, ConnectionResetError)`` still works; its own
+    chain, which may lead back to aiohttp objects, is not carried over.
+    """
+    kind = type(exc)
+    if kind.__module__ == "builtins" and all(isinstance(arg, str | int | None) for arg in exc.args):
+        args = [redact(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args]
+        with contextlib.suppress(Exception):
+            return kind(*args)
+    return RedactedTransportError(
+        f"{kind.__module__}.{kind.__qualname__}", redact(str(exc).strip(), secrets)
+    )
+
+
+def _translate(
+    exc: BaseException, method: str, url: str, secrets: tuple[str, ...] = ()
+) -> APIConnectionError | None:
+    """
+    Our connection error for an aiohttp/asyncio failure, or None to let ``exc`` through.
+
+    The result's ``__cause__`` is a scrubbed stand-in (:func:`_safe_cause`) and
+    its message is redacted, so no credential the request carried can surface
+    through the error, its ``repr`` or its chain. Raise it *outside* the
+    ``except`` block that caught ``exc``, or Python links ``exc`` back in as
+    ``__context__``.
+    """
+    if isinstance(exc, APIConnectionError | asyncio.CancelledError):
+        return None
     # aiohttp's timeout classes are also TimeoutErrors: map them first, or a
     # connect timeout (certainly unsent) would lose its request_sent=False.
-    except aiohttp.ClientError as exc:
+    if isinstance(exc, aiohttp.ClientError):
         for klass in type(exc).__mro__:
             if klass in _EXCEPTION_MAP:
                 error_class, sent = _EXCEPTION_MAP[klass]
                 break
         else:  # pragma: no cover - ClientError itself is in the map
             error_class, sent = APIConnectionError, None
-        raise error_class(
-            f"{method} failed: {_describe(exc)}", method=method, url=url, request_sent=sent
-        ) from exc
-    except TimeoutError as exc:  # asyncio.timeout() around the whole attempt
-        raise APITimeoutError(
-            f"{method} timed out ({_describe(exc)}).", method=method, url=url, request_sent=None
-        ) from exc
-    except OSError as exc:
-        raise APIConnectionError(
-            f"{method} failed: {_describe(exc)}", method=method, url=url, request_sent=None
-        ) from exc
+        error = error_class(
+            f"{method} failed: {_describe(exc, secrets)}", method=method, url=url, request_sent=sent
+        )
+    elif isinstance(exc, TimeoutError):  # asyncio.timeout() around the whole attempt
+        error = APITimeoutError(
+            f"{method} timed out ({_describe(exc, secrets)}).",
+            method=method,
+            url=url,
+            request_sent=None,
+        )
+    elif isinstance(exc, OSError):
+        error = APIConnectionError(
+            f"{method} failed: {_describe(exc, secrets)}", method=method, url=url, request_sent=None
+        )
+    else:
+        return None
+    error.__cause__ = _safe_cause(exc, secrets)
+    return error
 
 
 # Sessions inherited across fork() are parked here for the life of the child:
@@ -146,6 +216,7 @@ class AiohttpTransport:
     """
 
     __slots__ = (
+        "_closed",
         "_connections",
         "_owns_session",
         "_pid",
@@ -171,6 +242,7 @@ class AiohttpTransport:
         self._semaphore: asyncio.Semaphore | None = None
         self._user_agent = user_agent
         self._pid = os.getpid()
+        self._closed = False
 
     @property
     def max_connections(self) -> int:
@@ -191,7 +263,14 @@ class AiohttpTransport:
             _ABANDONED_AFTER_FORK.append(self._session)
             self._session = None
 
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ClientClosedError("This transport was closed; it sends nothing more.")
+
     def _get_session(self) -> aiohttp.ClientSession:
+        # A closed transport never builds a session again: a call that was
+        # waiting when the client closed must not open a new one and send.
+        self._raise_if_closed()
         self._check_fork()
         if self._session is None:
             headers = {"User-Agent": self._user_agent} if self._user_agent else None
@@ -220,12 +299,14 @@ class AiohttpTransport:
             total=None, sock_connect=timeout.connect, sock_read=timeout.read
         )
         async with self._semaphore:
-            with _map_transport_errors(method, url):
+            # The wait for a pooled connection may outlast aclose().
+            self._raise_if_closed()
+            try:
                 async with (
                     asyncio.timeout(timeout.total),
                     session.request(
                         method,
-                        url,
+                        wire_url(url),
                         headers=dict(headers),
                         data=body,
                         timeout=client_timeout,
@@ -238,9 +319,17 @@ class AiohttpTransport:
                         name = key.lower()
                         merged[name] = f"{merged[name]}, {value}" if name in merged else value
                     return RawResponse(status=response.status, headers=merged, body=payload)
+            except BaseException as exc:
+                error = _translate(exc, method, url, credential_values(headers))
+                if error is None:
+                    raise
+            # Raised here, after the except block, so the aiohttp exception
+            # (whose request_info holds the headers) is not its __context__.
+            raise error
 
     async def aclose(self) -> None:
-        """Close the session if we created it; an injected session stays open."""
+        """Refuse further requests; close the session if we created it (not an injected one)."""
+        self._closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and os.getpid() == self._pid:
             await session.close()

@@ -1,6 +1,6 @@
 """Resource groups: one module per API area, bound to a client."""
 
-from dhmad_async.resources._base import InvalidParamsError
+from dhmad_async.resources._base import MAX_AMOUNT, InvalidParamsError
 from dhmad_async.resources.account import Account
 from dhmad_async.resources.checkout_sessions import CheckoutSessions
 from dhmad_async.resources.developer import WebhookEndpoints
@@ -15,6 +15,7 @@ from dhmad_async.resources.oauth import (
 )
 
 __all__ = [
+    "MAX_AMOUNT",
     "Account",
     "AuthorizationRequest",
     "CheckoutSessions",

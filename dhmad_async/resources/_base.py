@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import quote, unquote
 
 from dhmad_async._errors import InvalidParamsError
 from dhmad_async._serialization import structure
@@ -14,7 +15,16 @@ from dhmad_async._serialization import structure
 if TYPE_CHECKING:  # pragma: no cover
     from dhmad_async._client import _BaseClient
 
-__all__ = ["InvalidParamsError", "Resource", "Violations", "path_id"]
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_ID_LENGTH",
+    "MONEY_PLACES",
+    "InvalidParamsError",
+    "Resource",
+    "Violations",
+    "path_id",
+    "to_decimal",
+]
 
 T = TypeVar("T")
 
@@ -54,20 +64,51 @@ class Violations:
             self.add(field, "must be an e-mail address")
 
     def money(self, field: str, value: object, *, minimum: Decimal | None = None) -> Decimal | None:
-        """``value`` must be an exact, finite, positive amount; returns it as ``Decimal``."""
+        """
+        ``value`` must be an exact positive amount within :data:`MAX_AMOUNT`, in millimes.
+
+        At most :data:`MONEY_PLACES` decimal places (``10.0001`` is refused, never
+        rounded). Returns the amount as ``Decimal``, or None if it was refused.
+        """
+        amount = self._decimal(field, value)
+        if amount is None:
+            return None
+        if amount.is_zero() or amount.is_signed():
+            self.add(field, f"must be greater than 0 (got {amount})")
+        elif problem := _bounds_problem(
+            amount, MONEY_PLACES, MAX_AMOUNT, f"must be at most {MAX_AMOUNT}"
+        ):
+            self.add(field, problem)
+        elif minimum is not None and amount < minimum:
+            self.add(field, f"must be at least {minimum} (got {amount})")
+        return amount
+
+    def percentage(self, field: str, value: object) -> Decimal | None:
+        """``value`` must be an exact percentage from 0 to 100, with at most 3 decimal places."""
+        rule = "must be a percentage from 0 to 100"
+        amount = self._decimal(field, value, rule=rule)
+        if amount is None:
+            return None
+        if amount.is_signed() and not amount.is_zero():
+            self.add(field, f"{rule} (got {amount})")
+        elif problem := _bounds_problem(amount, PERCENT_PLACES, _HUNDRED, rule):
+            self.add(field, problem)
+        return amount
+
+    def _decimal(self, field: str, value: object, *, rule: str | None = None) -> Decimal | None:
         amount = to_decimal(value)
         if amount is None:
             self.add(
                 field,
-                "must be a Decimal, int or numeric string"
+                (rule or "must be a Decimal, int or numeric string")
                 + (" (floats cannot hold money exactly)" if isinstance(value, float) else ""),
             )
-            return None
-        if amount <= 0:
-            self.add(field, f"must be greater than 0 (got {amount})")
-        elif minimum is not None and amount < minimum:
-            self.add(field, f"must be at least {minimum} (got {amount})")
         return amount
+
+    def boolean(self, field: str, value: object) -> None:
+        """``value`` must be ``True`` or ``False``; strings are refused (``"false"`` is truthy)."""
+        if not isinstance(value, bool):
+            self.add(field, f"must be True or False, got {type(value).__name__}")
 
     def whole(self, field: str, value: object, *, minimum: int, maximum: int | None = None) -> None:
         """``value`` must be an integer within bounds."""
@@ -79,6 +120,39 @@ class Violations:
             self.add(field, f"must be at most {maximum} (got {value})")
 
 
+#: The largest amount sent: below 10^9 in the escrow's currency. The server's
+#: own limit is not documented; this one keeps every amount exact in a
+#: JavaScript number (15 significant digits) and stops absurd inputs early.
+MAX_AMOUNT: Final = Decimal("999999999.999")
+#: Money has at most 3 decimal places: 1 millime is 0.001 TND.
+MONEY_PLACES: Final = 3
+#: Percentages (the developer fee) have at most 3 decimal places too.
+PERCENT_PLACES: Final = 3
+_HUNDRED: Final = Decimal(100)
+#: Numeric strings longer than this are not amounts (and are not parsed).
+_MAX_NUMBER_TEXT: Final = 64
+
+
+def _bounds_problem(amount: Decimal, places: int, maximum: Decimal, too_large: str) -> str | None:
+    """
+    Why a finite ``amount`` is too large (``too_large``) or too precise, or None.
+
+    The magnitude and the decimal places are read from the exponent and digit
+    count (no arithmetic), so ``1e99999999`` is refused at once instead of
+    raising ``decimal.Overflow`` or being written out as 10^8 digits.
+    """
+    if amount.adjusted() > maximum.adjusted():
+        return f"{too_large} (got {amount})"
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        unit = " (1 millime = 0.001 TND)" if places == MONEY_PLACES else ""
+        return f"must have at most {places} decimal places{unit}, got {amount}"
+    # Bounded magnitude and few digits: comparing is now cheap and exact.
+    if abs(amount) > maximum:
+        return f"{too_large} (got {amount})"
+    return None
+
+
 def to_decimal(value: object) -> Decimal | None:
     """An exact ``Decimal`` from a Decimal, int or numeric string; ``None`` otherwise."""
     if isinstance(value, (bool, float)):
@@ -88,6 +162,8 @@ def to_decimal(value: object) -> Decimal | None:
     elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, str):
+        if len(value) > _MAX_NUMBER_TEXT:
+            return None
         try:
             amount = Decimal(value.strip())
         except InvalidOperation:
@@ -97,11 +173,56 @@ def to_decimal(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
+#: Longest id accepted in a path (DHMAD's ids are 24 to 36 characters).
+MAX_ID_LENGTH: Final = 256
+# Control, invisible-format, surrogate and line/paragraph-separator characters:
+# never part of a real id, and each has fooled some parser or log reader.
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def _segment_problem(text: str) -> str | None:
+    """Why ``text`` could leave (or blur) its path segment, or None if it cannot."""
+    if len(text) > MAX_ID_LENGTH:
+        return f"must be at most {MAX_ID_LENGTH} characters (got {len(text)})"
+    # What the server (or a proxy in front of it) may see: the id as sent,
+    # decoded once or twice more by over-eager intermediaries, and folded by
+    # Unicode compatibility normalisation ("\u2025" becomes "..").
+    forms = [text]
+    for _ in range(2):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    for form in forms:
+        for variant in (form, unicodedata.normalize("NFKC", form)):
+            if any(unicodedata.category(ch) in _INVISIBLE_CATEGORIES for ch in variant):
+                return "must not contain control or invisible characters"
+            if "/" in variant or "\\" in variant:
+                return "must not contain '/' or '\\' (an id is one path segment)"
+            # Tomcat-style servers drop ";params" from a segment: "..;x" is "..".
+            if variant.split(";", 1)[0].strip() in (".", ".."):
+                return "must not be '.' or '..' (they are path navigation, not ids)"
+    return None
+
+
 def path_id(name: str, value: object) -> str:
-    """An id for a URL path: non-empty, and escaped so it cannot change the path."""
+    """
+    An id as one URL path segment, percent-escaped; refused if it could change the path.
+
+    Ids are opaque, so any string is accepted except the few that could
+    escape their segment on the way to the server: blank, ``.`` and ``..``
+    (also percent-encoded, Unicode look-alikes, or with a ``;`` suffix),
+    ``/`` and ``\\``, control and invisible characters, and more than
+    :data:`MAX_ID_LENGTH` characters. Surrounding whitespace is stripped.
+    Raises :class:`InvalidParamsError` naming ``name``; nothing is sent.
+    """
     if not isinstance(value, str) or not value.strip():
         raise InvalidParamsError("request", {name: "must be a non-empty id string"})
-    return quote(value.strip(), safe="")
+    text = value.strip()
+    problem = _segment_problem(text)
+    if problem is not None:
+        raise InvalidParamsError("request", {name: problem})
+    return quote(text, safe="")
 
 
 class Resource:

@@ -10,12 +10,15 @@ delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from dhmad_async.models import WebhookEndpoint, WebhookEndpointList, WebhookEndpointResult
 from dhmad_async.resources._base import Resource, Violations, path_id
 
 __all__ = ["WebhookEndpoints"]
+
+# An update must never become another verb: a DELETE here deleted the webhook.
+_UPDATE_METHODS: Final = frozenset({"PUT", "PATCH"})
 
 
 def _check(v: Violations, url: object, events: Sequence[str] | None) -> None:
@@ -73,21 +76,30 @@ class WebhookEndpoints(Resource):
         is_active: bool | None = None,
         method: Literal["PUT", "PATCH"] = "PUT",
     ) -> WebhookEndpoint:
-        """Change the URL, the events or the active flag (at least one)."""
+        """
+        Change the URL, the events or the active flag (at least one).
+
+        ``is_active`` must be a real ``bool`` and ``method`` ``"PUT"`` or
+        ``"PATCH"`` (which one the server takes is not documented).
+        """
         v = Violations("webhook update")
         _check(v, url, events)
+        verb = method.upper() if isinstance(method, str) else method
+        if verb not in _UPDATE_METHODS:
+            v.add("method", f"must be 'PUT' or 'PATCH' (got {method!r})")
         body: dict[str, Any] = {}
         if url is not None:
             body["url"] = url
         if events is not None:
             body["events"] = list(events)
         if is_active is not None:
-            body["isActive"] = bool(is_active)
+            v.boolean("is_active", is_active)
+            body["isActive"] = is_active
         if not body:
             v.add("fields", "give at least one of url, events, is_active")
         v.raise_if_any()
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
-        data = await self._client._request(method, path, json=body, base="root")
+        data = await self._client._request(str(verb), path, json=body, base="root")
         return self._parse(data, WebhookEndpoint, key="webhook")
 
     async def regenerate_secret(self, webhook_id: str) -> WebhookEndpoint:

@@ -31,7 +31,6 @@ from dhmad_async.resources._base import (
     Resource,
     Violations,
     path_id,
-    to_decimal,
 )
 
 if TYPE_CHECKING:
@@ -158,12 +157,11 @@ class EscrowParams:
             elif self.auto_sign and self.seller_email is not None:
                 v.add("auto_sign", "only applies when you are the seller (omit seller_email)")
         if self.developer_fee_percentage is not None:
-            fee = to_decimal(self.developer_fee_percentage)
-            if fee is None or not 0 <= fee <= 100:
-                v.add("developer_fee_percentage", "must be a percentage from 0 to 100")
-            elif fee > 0 and self.seller_email is None:
+            fee = v.percentage("developer_fee_percentage", self.developer_fee_percentage)
+            if fee is not None and fee > 0 and self.seller_email is None:
                 # Observed client code sends 0 on instant escrows; a real fee
-                # needs a third-party seller (§2.3).
+                # needs a third-party seller (§2.3). A bounds error already
+                # recorded for the field wins (Violations keeps the first).
                 v.add(
                     "developer_fee_percentage",
                     "only applies when the seller is a third party (set seller_email)",

@@ -102,10 +102,26 @@ class OAuth(Resource):
         """
         Return the ``code`` of a callback URL after checking ``state`` in constant time.
 
-        Raises :class:`OAuthCallbackError` on ``error=access_denied`` or a state mismatch.
+        ``expected_state`` is the :attr:`AuthorizationRequest.state` you saved
+        for this user's session; without it (``None`` or blank) there is nothing
+        to check, so :class:`InvalidParamsError` is raised rather than accepting
+        a callback an attacker could have started (login CSRF).
+
+        Raises :class:`OAuthCallbackError` on a missing, repeated or different
+        ``state``, on ``error=access_denied``, or when no single ``code`` is given.
         """
-        query = parse_qs(urlsplit(callback_url).query)
-        state = (query.get("state") or [""])[0]
+        if not isinstance(expected_state, str) or not expected_state.strip():
+            raise InvalidParamsError(
+                "OAuth callback check",
+                {
+                    "expected_state": "is required: pass the state that authorization_url()"
+                    " returned for this session (without it a forged callback would pass)"
+                },
+            )
+        query = parse_qs(urlsplit(callback_url).query, keep_blank_values=True)
+        states = query.get("state", [])
+        # A repeated state is ambiguous: refuse it rather than pick one.
+        state = states[0] if len(states) == 1 else ""
         if not hmac.compare_digest(state.encode(), expected_state.encode()):
             raise OAuthCallbackError(
                 "OAuth state mismatch: possible CSRF, refusing the callback", status=401
@@ -114,10 +130,12 @@ class OAuth(Resource):
             raise OAuthCallbackError(
                 f"Authorization failed: {query['error'][0]}", status=401, code=query["error"][0]
             )
-        code = (query.get("code") or [""])[0]
-        if not code:
-            raise OAuthCallbackError("The callback carries no authorization code", status=401)
-        return code
+        codes = query.get("code", [])
+        if len(codes) != 1 or not codes[0]:
+            raise OAuthCallbackError(
+                "The callback must carry exactly one authorization code", status=401
+            )
+        return codes[0]
 
     async def exchange_code(
         self,

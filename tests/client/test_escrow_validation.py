@@ -122,3 +122,89 @@ def test_to_wire_keeps_exact_amounts() -> None:
     wire = EscrowParams.from_mapping({**STANDARD, "amount": "1500.505"}).to_wire()
     assert wire["amount"] == Decimal("1500.505")
     assert str(wire["amount"]) == "1500.505"
+
+
+# Amounts are bounded before any Decimal arithmetic: a huge exponent used to
+# build a 10 MB body ("1e9999999") or crash with decimal.Overflow.
+HUGE = ["1e9999999", "1E+99999999", Decimal("1e99999999"), "-1e99999999", 10**40]
+TOO_LARGE = ["1000000000", Decimal("1000000000.000"), 10**9, *HUGE]
+TOO_FINE = ["10.0001", Decimal("10.0001"), "10.0000", "1e-99999999", Decimal("5.0000000001")]
+BOUNDARY_OK = ["999999999.999", Decimal("999999999.999"), "10.001", "10.000", 5, "1E+2", " 7.5 "]
+
+
+@pytest.mark.parametrize("amount", TOO_LARGE, ids=repr)
+async def test_amount_above_the_bound_is_refused(amount: object) -> None:
+    """Amounts at or above 10^9 are refused, naming the bound; nothing is sent."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    with pytest.raises(InvalidParamsError) as info:
+        await make_client(transport).escrows.create(**{**STANDARD, "amount": amount})
+    rule = info.value.errors["amount"]
+    assert "at most 999999999.999" in rule or "greater than 0" in rule
+    assert len(str(info.value)) < 300
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize("amount", TOO_FINE, ids=repr)
+async def test_amount_finer_than_a_millime_is_refused(amount: object) -> None:
+    """At most 3 decimal places (1 millime = 0.001 TND); the SDK never rounds money."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    with pytest.raises(InvalidParamsError) as info:
+        await make_client(transport).escrows.create(**{**STANDARD, "amount": amount})
+    assert "at most 3 decimal places" in info.value.errors["amount"]
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize("amount", BOUNDARY_OK, ids=repr)
+async def test_amounts_within_bounds_are_sent_exactly(amount: object) -> None:
+    """The largest and finest allowed amounts go out with their exact digits."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    await make_client(transport).escrows.create(**{**STANDARD, "amount": amount})
+    assert transport.last.json()["amount"] == Decimal(str(amount).strip())
+
+
+@pytest.mark.parametrize("amount", [*HUGE, "10.0001", "1e-99999999"], ids=repr)
+async def test_update_amount_is_bounded_too(amount: object) -> None:
+    """``escrows.update(amount=...)`` follows the same bounds."""
+    transport = RecordingTransport(response(200, sample("escrow_update")))
+    with pytest.raises(InvalidParamsError, match="amount"):
+        await make_client(transport).escrows.update("e1", amount=amount)  # type: ignore[arg-type]
+    assert transport.sent == []
+
+
+@pytest.mark.parametrize(
+    ("fee", "words"),
+    [
+        ("1e-99999999", "at most 3 decimal places"),
+        ("2.0001", "at most 3 decimal places"),
+        ("1e99999999", "from 0 to 100"),
+        ("100.001", "from 0 to 100"),
+        ("-1", "from 0 to 100"),
+        ("NaN", "from 0 to 100"),
+        (2.5, "from 0 to 100"),
+    ],
+)
+async def test_developer_fee_percentage_is_bounded(fee: object, words: str) -> None:
+    """The fee is a percentage from 0 to 100 with at most 3 decimal places."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    params = {**QUICK, "developer_fee_percentage": fee}
+    with pytest.raises(InvalidParamsError) as info:
+        await make_client(transport).escrows.create(**params)
+    assert words in info.value.errors["developer_fee_percentage"]
+    assert transport.sent == []
+
+
+async def test_developer_fee_percentage_within_bounds_is_sent() -> None:
+    """A valid fee goes out exactly."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    await make_client(transport).escrows.create(**{**QUICK, "developer_fee_percentage": "2.125"})
+    assert transport.last.json()["developerFeePercentage"] == Decimal("2.125")
+
+
+async def test_validate_false_still_cannot_build_a_huge_body() -> None:
+    """Without validation the encoder still refuses a number it would write as megabytes."""
+    transport = RecordingTransport(response(201, sample("escrow_create")))
+    with pytest.raises(ValueError, match="digits"):
+        await make_client(transport).escrows.create(
+            **{**STANDARD, "amount": "1e9999999"}, validate=False
+        )
+    assert transport.sent == []

@@ -94,6 +94,48 @@ def test_parse_callback_state_mismatch() -> None:
         oauth.parse_callback(f"{REDIRECT}?code=c", expected_state="st-1")
 
 
+@pytest.mark.parametrize("expected", ["", None, "   ", 123], ids=repr)
+@pytest.mark.parametrize("query", ["code=c", "code=c&state=", "code=c&state=x"])
+def test_parse_callback_refuses_a_missing_expected_state(expected: object, query: str) -> None:
+    """
+    Without a saved state there is nothing to check, so every callback is refused.
+
+    ``expected_state=""`` used to accept a callback with no ``state`` (a forged
+    login, CSRF), and ``expected_state=None`` raised ``AttributeError``.
+    """
+    with pytest.raises(InvalidParamsError, match="expected_state") as info:
+        make_client().oauth.parse_callback(
+            f"{REDIRECT}?{query}",
+            expected_state=expected,  # type: ignore[arg-type]
+        )
+    assert "authorization_url" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "code=c&state=st-1&state=evil",
+        "code=c&state=evil&state=st-1",
+        "code=c&code=d&state=st-1",
+        "code=c&state=ST-1",
+        "code=c&state=st-1%00",
+        "code=c&state=st-",
+    ],
+)
+def test_parse_callback_refuses_ambiguous_or_near_states(query: str) -> None:
+    """Repeated parameters are ambiguous, and only the exact state matches."""
+    with pytest.raises(OAuthCallbackError):
+        make_client().oauth.parse_callback(f"{REDIRECT}?{query}", expected_state="st-1")
+
+
+def test_parse_callback_non_ascii_state_is_compared_not_crashed() -> None:
+    """A non-ASCII state is compared as bytes (hmac.compare_digest refuses non-ASCII str)."""
+    oauth = make_client().oauth
+    assert oauth.parse_callback(f"{REDIRECT}?code=c&state=%C3%A9t%C3%A9", expected_state="été")
+    with pytest.raises(OAuthCallbackError, match="state mismatch"):
+        oauth.parse_callback(f"{REDIRECT}?code=c&state=%C3%A9t%C3%A9", expected_state="ete")
+
+
 def test_parse_callback_access_denied() -> None:
     """error=access_denied raises with that code."""
     with pytest.raises(OAuthCallbackError) as info:

@@ -199,12 +199,13 @@ async def test_get_escrow() -> None:
 
 
 async def test_path_ids_are_escaped_and_required() -> None:
-    """An id cannot change the path, and a blank id is refused."""
+    """An id cannot change the path, and a blank id is refused (more in test_path_ids.py)."""
     client, t = _client(response(200, sample("escrow_get")))
-    await client.escrows.get("../me")
-    assert t.last.url == f"{SANDBOX_V1}/escrows/..%2Fme"
-    with pytest.raises(InvalidParamsError):
-        await client.escrows.get(" ")
+    await client.escrows.get("a?b#c")
+    assert t.last.url == f"{SANDBOX_V1}/escrows/a%3Fb%23c"
+    for bad in (" ", "../me"):
+        with pytest.raises(InvalidParamsError):
+            await client.escrows.get(bad)
 
 
 async def test_update_escrow() -> None:

@@ -19,6 +19,7 @@ from dhmad_async import (
     RateLimitError,
     ResponseValidationError,
 )
+from dhmad_async._redact import redact_data
 from dhmad_async._sansio import (
     NOT_JSON,
     auth_headers,
@@ -27,6 +28,7 @@ from dhmad_async._sansio import (
     decode_json,
     encode_json,
     parse_body,
+    redact,
     root_url,
 )
 
@@ -240,3 +242,110 @@ def test_redaction_keeps_prefix_hints() -> None:
     """A hint naming the other key prefix is not mistaken for a key."""
     err = _raise(401, b'{"error":"Unauthorized","message":"use an sk_sandbox_... key"}')
     assert err.message == "use an sk_sandbox_... key"
+
+
+def test_encode_json_refuses_numbers_it_would_write_as_megabytes() -> None:
+    """``Decimal("1e9999999")`` is refused at once instead of becoming a 10 MB body."""
+    assert encode_json({"n": Decimal("1e99")}) == b'{"n":1' + b"0" * 99 + b"}"
+    assert encode_json({"n": Decimal("1e-99")}).startswith(b'{"n":0.000')
+    for huge in ("1e100", "1e9999999", "1e-100", "-1e-99999999"):
+        with pytest.raises(ValueError, match="more than 100 digits"):
+            encode_json({"n": Decimal(huge)})
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("sk_live_x1 leaked", "sk_live_x1"),  # API keys of any length
+        (f"key={KEY[:20]}", KEY[:20]),
+        ("token at_5f3c9a5f3c9a5f3c9a5f3c9a", "at_5f3c9a5f3c9a5f3c9a5f3c9a"),
+        ("id eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature", "eyJzdWIiOiIxIn0"),
+        ("truncated eyJhbGciOiJIUzI1NiIs...", "eyJhbGciOiJIUzI1NiIs"),
+        ("Bearer abc123", "abc123"),  # bare Bearer token, short
+        ("bearer ZXhhbXBsZQ==", "ZXhhbXBsZQ=="),
+        ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        ("proxy-authorization=Digest xyz987", "xyz987"),
+        ('{"X-API-Key":"devkey-77"}', "devkey-77"),
+        ("{'authorization': 'tok-55'}", "tok-55"),  # a Python dict's repr
+        ('{"secret":"9d8e7f6a9d8e7f6a"}', "9d8e7f6a9d8e7f6a"),  # an echoed webhook body
+        ('\\"clientSecret\\":\\"cs-1\\"', "cs-1"),  # JSON inside a JSON string
+        ("client_secret=cs-2&code=abc", "cs-2"),
+        ("access_token=tok-3", "tok-3"),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("via https://user:hunter2@proxy:3128/", "hunter2"),
+        ("Cookie: sid=s3ss10n", "s3ss10n"),
+    ],
+)
+def test_redact_removes_every_credential_shape(text: str, secret: str) -> None:
+    """Bare tokens, header and JSON echoes, URL passwords: none survive redaction."""
+    cleaned = redact(text)
+    assert secret not in cleaned
+    assert "[REDACTED]" in cleaned
+    assert redact(cleaned) == cleaned  # stable: redacting twice changes nothing
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "use an sk_sandbox_... key",
+        "A Bearer token is required",
+        "Authorization header missing",
+        "Escrow not found",
+        "amount: Amount must be a positive number",
+        "buyer@example.com paid 1500.50 TND for 507f1f77bcf86cd799439011",
+        "PROOF_NOT_ACCEPTED",
+        "created_at_utc is invalid",
+        "https://dhmad.tn/api/v1/escrows?page=2",
+    ],
+)
+def test_redact_leaves_ordinary_text_alone(text: str) -> None:
+    """Hints, field messages, ids, e-mails and URLs without passwords stay readable."""
+    assert redact(text) == text
+
+
+def test_redact_data_redacts_by_key_and_by_shape() -> None:
+    """Structured details lose credential values by key, at any depth, and keep the rest."""
+    data = {
+        "headers": {"Authorization": "x", "Set-Cookie": "y", "Content-Type": "application/json"},
+        "items": [{"client_secret": "z"}, "Bearer abcdefgh"],
+        "apiKey": 123,
+        "amount": "must be positive",
+    }
+    assert redact_data(data) == {
+        "headers": {
+            "Authorization": "[REDACTED]",
+            "Set-Cookie": "[REDACTED]",
+            "Content-Type": "application/json",
+        },
+        "items": [{"client_secret": "[REDACTED]"}, "Bearer [REDACTED]"],
+        "apiKey": "[REDACTED]",
+        "amount": "must be positive",
+    }
+
+
+def test_error_details_and_code_are_redacted_but_body_is_raw() -> None:
+    """``details`` and ``code`` of an error are redacted; ``body`` and ``json_body`` are not."""
+    body = json.dumps(
+        {"error": f"Bearer {KEY}", "details": {"headers": {"authorization": f"Bearer {KEY}"}}}
+    ).encode()
+    err = _raise(400, body)
+    assert KEY not in str(err) and KEY not in repr(err)
+    assert KEY not in repr(err.details) and KEY not in str(err.code)
+    assert err.body == body
+    assert err.json_body["details"]["headers"]["authorization"] == f"Bearer {KEY}"
+
+
+def test_exact_request_credential_is_redacted_whatever_its_shape() -> None:
+    """The credential the request was sent with is removed even without a known shape."""
+    token = "opaque-developer-token-42"
+    body = json.dumps({"error": "Bad Request", "details": {"echo": f"got {token}"}}).encode()
+    with pytest.raises(APIStatusError) as info:
+        decipher_response(
+            400,
+            {},
+            body,
+            parse_body({}, body),
+            request_headers={"Authorization": f"Bearer {token}"},
+        )
+    assert token not in str(info.value)
+    assert info.value.details == {"echo": "got [REDACTED]"}
