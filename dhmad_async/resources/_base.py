@@ -143,10 +143,14 @@ def _bounds_problem(amount: Decimal, places: int, maximum: Decimal, too_large: s
     """
     if amount.adjusted() > maximum.adjusted():
         return f"{too_large} (got {amount})"
-    exponent = amount.as_tuple().exponent
+    _, digits, exponent = amount.as_tuple()
     if isinstance(exponent, int) and exponent < -places:
-        unit = " (1 millime = 0.001 TND)" if places == MONEY_PLACES else ""
-        return f"must have at most {places} decimal places{unit}, got {amount}"
+        # Trailing zeros are exact (10.0000 is 10.000); any other digit past the
+        # last allowed place is finer than the currency can hold, and never rounded.
+        past = -exponent - places
+        if any(digits[-past:]):
+            unit = " (1 millime = 0.001 TND)" if places == MONEY_PLACES else ""
+            return f"must have at most {places} decimal places{unit}, got {amount}"
     # Bounded magnitude and few digits: comparing is now cheap and exact.
     if abs(amount) > maximum:
         return f"{too_large} (got {amount})"

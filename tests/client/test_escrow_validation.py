@@ -128,8 +128,19 @@ def test_to_wire_keeps_exact_amounts() -> None:
 # build a 10 MB body ("1e9999999") or crash with decimal.Overflow.
 HUGE = ["1e9999999", "1E+99999999", Decimal("1e99999999"), "-1e99999999", 10**40]
 TOO_LARGE = ["1000000000", Decimal("1000000000.000"), 10**9, *HUGE]
-TOO_FINE = ["10.0001", Decimal("10.0001"), "10.0000", "1e-99999999", Decimal("5.0000000001")]
-BOUNDARY_OK = ["999999999.999", Decimal("999999999.999"), "10.001", "10.000", 5, "1E+2", " 7.5 "]
+TOO_FINE = ["10.0001", Decimal("10.0001"), "1e-99999999", Decimal("5.0000000001")]
+# Trailing zeros past the third place are exact (a NUMERIC(12,4) column gives 10.0000).
+BOUNDARY_OK = [
+    "999999999.999",
+    Decimal("999999999.999"),
+    "10.001",
+    "10.000",
+    "10.0000",
+    Decimal("10.00000000"),
+    5,
+    "1E+2",
+    " 7.5 ",
+]
 
 
 @pytest.mark.parametrize("amount", TOO_LARGE, ids=repr)
