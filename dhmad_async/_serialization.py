@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 import types
 import typing
@@ -39,7 +40,15 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from dhmad_async._errors import ResponseValidationError
 
-__all__ = ["make_converter", "structure", "unstructure", "wire_name"]
+__all__ = [
+    "make_converter",
+    "response_parser",
+    "structure",
+    "structure_response",
+    "unstructure",
+    "unwrap_envelopes",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -365,6 +374,23 @@ def structure(data: object, cls: type[T]) -> T:
         raise ResponseValidationError(
             f"Response does not match {name}: {shown}", body=body, errors=errors
         ) from exc
+
+
+def unwrap_envelopes(data: Any, cls: type[Any], *, key: str | None = None) -> Any:
+    """Remove the ``{key: X}`` envelope (REFERENCE §1.6: ``{"escrow": {...}}``) when present."""
+    if key is not None and isinstance(data, Mapping) and key in data:
+        data = data[key]
+    return data
+
+
+def structure_response(data: object, cls: type[T], *, key: str | None = None) -> T:
+    """:func:`structure` a response body after :func:`unwrap_envelopes`."""
+    return structure(unwrap_envelopes(data, cls, key=key), cls)
+
+
+def response_parser(cls: type[T], *, key: str | None = None) -> Callable[[object], T]:
+    """A one-argument :func:`structure_response` for ``cls``: what the client's ``parse=`` takes."""
+    return functools.partial(structure_response, cls=cls, key=key)
 
 
 def unstructure(obj: Any) -> Any:

@@ -219,7 +219,7 @@ class RedisRateLimit:
                     keys=list(self._keys),
                     args=[
                         policy.requests,
-                        round((policy.per + policy.margin) * _US),
+                        round(policy.counted_window * _US),
                         math.ceil(policy.per / policy.requests * _US),
                         round((policy.burst - 1) * policy.per / policy.requests * _US),
                         self._next_member(),
@@ -270,7 +270,7 @@ class RedisRateLimit:
                 pause_us,
                 -1 if info.remaining is None else info.remaining,
                 policy.requests,
-                round((policy.per + policy.margin) * _US),
+                round(policy.counted_window * _US),
                 self._next_member(),
             ],
         )

@@ -15,6 +15,7 @@ import attrs
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._pagination import AsyncPager
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import (
     Contract,
     Currency,
@@ -287,10 +288,13 @@ class Escrows(Resource):
         """``POST /escrows`` from an :class:`EscrowParams`."""
         if validate:
             params.validate()
-        data = await self._client._request(
-            "POST", "/escrows", json=params.to_wire(), timeout=timeout
+        return await self._client._request(
+            "POST",
+            "/escrows",
+            json=params.to_wire(),
+            timeout=timeout,
+            parse=response_parser(EscrowCreated),
         )
-        return self._parse(data, EscrowCreated)
 
     def create_many(
         self,
@@ -345,8 +349,9 @@ class Escrows(Resource):
 
         async def fetch(number: int) -> EscrowPage:
             params = {"status": status, "role": role, "page": number, "limit": limit}
-            data = await self._client._request("GET", "/escrows", params=params)
-            return self._parse(data, EscrowPage)
+            return await self._client._request(
+                "GET", "/escrows", params=params, parse=response_parser(EscrowPage)
+            )
 
         return AsyncPager(
             fetch,
@@ -360,8 +365,8 @@ class Escrows(Resource):
     async def get(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Escrow:
         """``GET /escrows/:id`` (REFERENCE §2.5)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
-        return self._parse(
-            await self._client._request("GET", path, timeout=timeout), Escrow, key="escrow"
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Escrow, key="escrow")
         )
 
     async def update(
@@ -394,8 +399,9 @@ class Escrows(Resource):
             )
         v.raise_if_any()
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
-        data = await self._client._request("PUT", path, json=body, timeout=timeout)
-        return self._parse(data, EscrowResult)
+        return await self._client._request(
+            "PUT", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+        )
 
     async def deliver(
         self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
@@ -431,19 +437,22 @@ class Escrows(Resource):
         self, escrow_id: str, action: str, body: dict[str, Any] | None, timeout: TimeoutArg
     ) -> EscrowResult:
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/{action}"
-        data = await self._client._request("POST", path, json=body, timeout=timeout)
-        return self._parse(data, EscrowResult)
+        return await self._client._request(
+            "POST", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+        )
 
     async def contract(
         self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
     ) -> Contract:
         """``GET /escrows/:id/contract``: standard escrows only; others answer 404 (§2.10)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/contract"
-        data = await self._client._request("GET", path, timeout=timeout)
-        return self._parse(data, Contract, key="contract")
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Contract, key="contract")
+        )
 
     async def proof(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Proof:
         """``GET /escrows/:id/proof``: proof status of a quick escrow with proof (§2.11)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/proof"
-        data = await self._client._request("GET", path, timeout=timeout)
-        return self._parse(data, Proof, key="proof")
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Proof, key="proof")
+        )
