@@ -20,6 +20,8 @@ from client_fakes import RecordingTransport, make_client, response
 from emulator_host import Handler, hosted
 
 from dhmad_async import (
+    APIConnectionError,
+    APITimeoutError,
     BadRequestError,
     DhmadClient,
     DhmadError,
@@ -160,6 +162,46 @@ async def test_a_refused_create_is_not_flagged(emu: Emulator) -> None:
             await create(client)
     assert caught.value.may_have_succeeded is False
     assert emu.escrows() == []
+
+
+# -- which attempts may have taken effect -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "flagged"),
+    [
+        (APIConnectionError("reset", request_sent=None), True),
+        (APITimeoutError("read timeout", request_sent=True), True),
+        (response(500, {"error": "Internal Server Error"}), True),
+        (response(502, b"<html>Bad Gateway</html>"), True),
+        (response(302, b""), True),
+        (response(400, {"error": "Bad Request"}), False),
+        (response(404, {"error": "Escrow not found"}), False),
+        (response(409, {"error": "Conflict", "code": "PROOF_NOT_ACCEPTED"}), False),
+        (response(429, {"error": "Too Many Requests"}, headers={"Retry-After": "600"}), False),
+    ],
+    ids=["unknown", "sent", "500", "502", "302", "400", "404", "409", "429"],
+)
+async def test_a_post_is_flagged_unless_it_certainly_had_no_effect(
+    reply: Any, flagged: bool
+) -> None:
+    """Refusals (4xx) and certainly-unsent attempts are harmless; every other outcome is not."""
+    transport = RecordingTransport().queue(reply)
+    client = make_client(transport)
+    with pytest.raises(DhmadError) as caught:
+        await create(client)
+    assert caught.value.may_have_succeeded is flagged
+    assert len(transport.sent) == 1
+
+
+async def test_a_post_that_certainly_never_left_is_resent_and_not_flagged() -> None:
+    """A connect failure (request_sent=False) is retried; if every try fails, nothing is flagged."""
+    transport = RecordingTransport(APIConnectionError("refused", request_sent=False))
+    client = make_client(transport)
+    with pytest.raises(APIConnectionError) as caught:
+        await create(client)
+    assert caught.value.may_have_succeeded is False
+    assert len(transport.sent) == 4  # RetryPolicy(attempts=4)
 
 
 # -- the limiter after the response -----------------------------------------------------------
