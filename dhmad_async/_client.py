@@ -29,7 +29,7 @@ import os
 import platform
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, overload
+from typing import Any, Final, Literal, Self, TypeVar, overload
 
 import aiohttp
 
@@ -65,7 +65,7 @@ _log = logging.getLogger("dhmad_async")
 _T = TypeVar("_T")
 # What the server said when it said nothing about rate limits: still fed to the
 # limiter, because the answer to a probe lifts a pause even without headers.
-_NO_HINTS: Any = ServerRateLimit()
+_NO_HINTS: Final = ServerRateLimit()
 
 AuthHeader = Literal["bearer", "x-api-key"]
 Base = Literal["v1", "root"]
