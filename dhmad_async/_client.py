@@ -4,10 +4,18 @@
 The pipeline is a stack of single-purpose steps::
 
     _request → retry_call → _send_attempt:
-        limiter.acquire()           (outside the per-attempt timeout)
-        transport.request()         (one attempt, per-attempt timeout)
-        parse_server_rate_limit()   → limiter.observe()   (429 pauses every task)
-        decipher_response()         → data, or a typed DhmadError
+        transport.connection_slot()     (a free connection first, then ...)
+        limiter.acquire()               (... the budget; both outside the attempt's timeout)
+        transport.request()             (one attempt, per-attempt timeout)
+        parse_server_rate_limit()       → limiter.observe()   (429 pauses every task)
+        decipher_response()             → data, or a typed DhmadError
+    → parse(data)                       (the resource's model, still inside _request)
+
+Whether a non-idempotent request may have taken effect is decided in one
+place, :meth:`_BaseClient._request`: every failure after an attempt that may
+have reached the server (anything but a certain "not sent" or a 4xx refusal)
+is a :class:`~dhmad_async.DhmadError` with ``may_have_succeeded = True``,
+whatever raised it: the server, the limiter, the parser or a bug.
 
 I/O happens only through the transport, the limiter and the clock.
 """
@@ -15,13 +23,14 @@ I/O happens only through the transport, the limiter and the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
 import platform
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self, TypeVar, overload
 
 import aiohttp
 
@@ -40,16 +49,24 @@ from dhmad_async._config import (
     TimeoutArg,
     UseClientDefault,
 )
-from dhmad_async._errors import ClientClosedError, DhmadError, RateLimitError
-from dhmad_async._retry import give_up, is_ambiguous, retry_call
+from dhmad_async._errors import APIConnectionError, ClientClosedError, DhmadError, RateLimitError
+from dhmad_async._retry import give_up, retry_call
 from dhmad_async._transport import AiohttpTransport, Transport
 from dhmad_async._version import __version__
-from dhmad_async.ratelimit._headers import parse_retry_after, parse_server_rate_limit
+from dhmad_async.ratelimit._headers import (
+    ServerRateLimit,
+    parse_retry_after,
+    parse_server_rate_limit,
+)
 from dhmad_async.ratelimit._local import RateLimiter, create_limiter
 
 __all__ = ["DhmadClient", "DhmadDeveloperClient"]
 
 _log = logging.getLogger("dhmad_async")
+_T = TypeVar("_T")
+# What the server said when it said nothing about rate limits: still fed to the
+# limiter, because the answer to a probe lifts a pause even without headers.
+_NO_HINTS: Final = ServerRateLimit()
 
 AuthHeader = Literal["bearer", "x-api-key"]
 Base = Literal["v1", "root"]
@@ -85,6 +102,21 @@ def _default_user_agent() -> str:
         f"dhmad-async/{__version__} python/{platform.python_version()}"
         f" aiohttp/{aiohttp.__version__}"
     )
+
+
+class _Exposure:
+    """
+    Whether any attempt of one call may have taken effect on the server.
+
+    An attempt is harmless only when it certainly never left this process
+    (``request_sent=False``) or the server refused it with a 4xx status; any
+    other attempt that reached the transport may have been applied.
+    """
+
+    __slots__ = ("may_have_taken_effect",)
+
+    def __init__(self) -> None:
+        self.may_have_taken_effect = False
 
 
 class _BaseClient:
@@ -123,6 +155,8 @@ class _BaseClient:
             else getattr(rate_limit, "policy", DEFAULT_RATE_LIMIT)
         )
         self._max_server_wait: float = policy.max_server_wait
+        self._retry_after_unit = policy.retry_after_unit
+        self._counted_window = policy.counted_window
         self._limiter = create_limiter(rate_limit, clock=clock)
         # A limiter passed in may be shared by other clients: it is the caller's
         # to close, unless they hand it over with own_rate_limit=True.
@@ -237,6 +271,38 @@ class _BaseClient:
     def _url_for(self, base: Base) -> str:
         return self.base_url if base == "v1" else _sansio.root_url(self.base_url)
 
+    @overload
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = ...,
+        json: object = ...,
+        idempotent: bool | None = ...,
+        timeout: TimeoutArg = ...,
+        base: Base = ...,
+        bearer: str | None = ...,
+        authenticate: bool = ...,
+        parse: Callable[[Any], _T],
+    ) -> _T: ...
+
+    @overload
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = ...,
+        json: object = ...,
+        idempotent: bool | None = ...,
+        timeout: TimeoutArg = ...,
+        base: Base = ...,
+        bearer: str | None = ...,
+        authenticate: bool = ...,
+        parse: None = ...,
+    ) -> Any: ...
+
     async def _request(
         self,
         method: str,
@@ -249,11 +315,14 @@ class _BaseClient:
         base: Base = "v1",
         bearer: str | None = None,
         authenticate: bool = True,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
         """
-        Send one logical request (with retries) and return the decoded JSON body.
+        Send one logical request (with retries) and return ``parse`` of the decoded JSON body.
 
-        ``bearer`` replaces the client's credential (OAuth access tokens);
+        ``parse`` (the resource's model) runs here, so that a body which does not
+        fit is flagged like every other failure after sending. ``bearer``
+        replaces the client's credential (OAuth access tokens);
         ``authenticate=False`` sends none (the OAuth token endpoint).
         """
         self._raise_if_closed()
@@ -275,12 +344,13 @@ class _BaseClient:
         attempt_timeout = (
             self.timeout if isinstance(timeout, UseClientDefault) else Timeout.from_value(timeout)
         )
+        exposure = _Exposure()
 
         async def attempt(number: int) -> Any:
-            return await self._send_attempt(request, number, attempt_timeout)
+            return await self._send_attempt(request, number, attempt_timeout, exposure)
 
         try:
-            return await retry_call(
+            data = await retry_call(
                 attempt,
                 policy=self.retry,
                 idempotent=request.idempotent,
@@ -288,32 +358,69 @@ class _BaseClient:
                 max_server_wait=self._max_server_wait,
                 description=f"{request.method} {request.log_path}",
             )
+            return data if parse is None else parse(data)
         except DhmadError as exc:
-            if not request.idempotent and is_ambiguous(exc):
+            # The one place where a failed non-idempotent call is flagged.
+            if not request.idempotent and exposure.may_have_taken_effect:
                 exc.mark_ambiguous()
             raise
+        except Exception as exc:
+            if request.idempotent or not exposure.may_have_taken_effect:
+                raise
+            # A bug after sending must not look like "nothing happened" either.
+            error = DhmadError(
+                f"{request.method} {request.log_path} failed after the request was sent "
+                f"({type(exc).__name__})."
+            )
+            error.mark_ambiguous()
+            raise error from exc
+
+    def _connection_slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        slot = getattr(self._transport, "connection_slot", None)
+        return slot() if slot is not None else contextlib.nullcontext()
 
     async def _send_attempt(
-        self, request: _sansio.PreparedRequest, number: int, timeout: Timeout
+        self, request: _sansio.PreparedRequest, number: int, timeout: Timeout, exposure: _Exposure
     ) -> Any:
-        try:
-            await self._parked_wait(self._limiter.acquire)
-        except RateLimitError as exc:
-            # Our own limiter refused (wait longer than allowed): retrying cannot help.
-            raise give_up(exc) from None
         headers = request.headers
         if number > 1:
             # Lets the server side (and the emulator) tell a retry from a new request.
             headers = {**headers, "X-DHMAD-Retry-Count": str(number - 1)}
-        started = self._clock.monotonic()
-        raw = await self._transport.request(
-            request.method, request.url, headers, request.body, timeout=timeout
-        )
+        # A connection first, then the budget: a request admitted by the limiter
+        # goes out now, instead of queueing for the pool and leaving later, in a
+        # burst, with an admission time that no longer says when it was sent.
+        async with self._connection_slot():
+            try:
+                await self._parked_wait(self._limiter.acquire)
+            except RateLimitError as exc:
+                # Our own limiter refused (wait longer than allowed): retrying cannot help.
+                raise give_up(exc) from None
+            started = self._clock.monotonic()
+            try:
+                raw = await self._transport.request(
+                    request.method, request.url, headers, request.body, timeout=timeout
+                )
+            except APIConnectionError as exc:
+                if exc.request_sent is not False:
+                    exposure.may_have_taken_effect = True
+                raise
+            except Exception:
+                exposure.may_have_taken_effect = True
+                raise
+        if not 400 <= raw.status < 500:
+            # Anything but a refusal may have been applied (a 5xx, a 3xx, and a 2xx surely).
+            exposure.may_have_taken_effect = True
         data = _sansio.parse_body(raw.headers, raw.body)
         now = self._clock.time()
-        info = parse_server_rate_limit(raw.status, raw.headers, data, now)
-        if info is not None:
-            await self._limiter.observe(info)
+        info = parse_server_rate_limit(
+            raw.status,
+            raw.headers,
+            data,
+            now,
+            retry_after_unit=self._retry_after_unit,
+            window=self._counted_window,
+        )
+        await self._observe(info, request)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "%s %s -> %d in %.1f ms (attempt %d) %s",
@@ -338,6 +445,27 @@ class _BaseClient:
             retry_after=retry_after,
             request_headers=request.headers,  # its credential is redacted from error text
         )
+
+    async def _observe(
+        self, info: ServerRateLimit | None, request: _sansio.PreparedRequest
+    ) -> None:
+        """
+        Give the limiter the server's hints; a limiter failure never costs the response.
+
+        The response is in hand (a created escrow, say): raising here would turn a
+        known outcome into an ambiguous one. The limiter's next ``acquire``
+        decides what its failure means (``RedisRateLimit`` fails closed there,
+        before anything is sent, or falls back to a local limiter).
+        """
+        try:
+            await self._limiter.observe(_NO_HINTS if info is None else info)
+        except Exception as exc:
+            _log.warning(
+                "rate limiter could not record the answer to %s %s: %s",
+                request.method,
+                request.log_path,
+                exc.message if isinstance(exc, DhmadError) else type(exc).__name__,
+            )
 
 
 class _ClosableClock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ __all__ = [
     "SANDBOX_BASE_URL",
     "USE_CLIENT_DEFAULT",
     "RateLimit",
+    "RetryAfterUnit",
     "RetryPolicy",
     "Timeout",
     "TimeoutArg",
@@ -86,6 +87,11 @@ DEFAULT_TIMEOUT: Final = Timeout()
 TimeoutArg: TypeAlias = Timeout | float | UseClientDefault | None
 
 
+def _zero_or_more_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not value >= 0:  # NaN fails too
+        raise ValueError(f"{attribute.name} must be >= 0 seconds or None, got {value!r}")
+
+
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
@@ -141,6 +147,14 @@ class RetryPolicy:
 DEFAULT_RETRY_POLICY: Final = RetryPolicy()
 
 
+#: How the 429 body's ``retryAfter`` is read when no header gives the wait (see
+#: :attr:`RateLimit.retry_after_unit`).
+RetryAfterUnit: TypeAlias = Literal["seconds", "milliseconds", "auto"]
+_RETRY_AFTER_UNITS: Final = ("seconds", "milliseconds", "auto")
+# The default margin is this share of the window: 1 s on DHMAD's 60 s window.
+_MARGIN_SHARE: Final = 1 / 60
+
+
 @attrs.frozen
 class RateLimit:
     """
@@ -158,12 +172,26 @@ class RateLimit:
         per: Window length in seconds.
         burst: How many requests may start back to back after an idle period.
         margin: Extra seconds added to the window against network jitter.
+            ``None`` (the default) means ``per / 60``: 1 s on a 60 s window,
+            so a short window keeps its speed (``RateLimit(requests=10,
+            per=1.0)`` counts over 1.017 s, not 2 s).
         max_server_wait: A server-imposed wait (``Retry-After``) longer than
-            this raises :class:`~dhmad_async.RateLimitError` instead of sleeping.
+            this is not slept through: calls fail at once with
+            :class:`~dhmad_async.RateLimitError`, except one probe request per
+            ``per`` seconds that finds out when the server lifts its block.
         max_wait: Longest a caller waits for the local budget before
             :class:`~dhmad_async.RateLimitError`; ``None`` waits as long as needed.
         pause_jitter: Upper bound of the random delay *added* to server waits so
             that processes sharing an IP do not resume in lockstep.
+        retry_after_unit: The unit of the 429 body's ``retryAfter``, which the
+            docs show (``"retryAfter": 3600``) without a unit; it is read only
+            when no ``Retry-After``/``retry-after-ms`` header says the wait.
+            ``"seconds"`` (the default, like the HTTP header),
+            ``"milliseconds"``, or ``"auto"``: seconds, unless the value is
+            longer than the window and fits in it once read as milliseconds
+            (``3600`` on a 60 s window is then 3.6 s). Whatever the reading,
+            a wait that turns out too long costs at most one window, because
+            of the probe (see ``max_server_wait``).
         enabled: ``False`` turns client-side limiting off (429s are still honoured
             by retries).
     """
@@ -171,13 +199,14 @@ class RateLimit:
     requests: int = attrs.field(default=100)
     per: float = attrs.field(default=60.0, validator=_positive)
     burst: int = attrs.field(default=10)
-    # 1 s on a 60 s window (1.7 % of throughput): the time-scaled benchmark
-    # showed 0.5 s (scaled) letting arrival jitter push a request into the
-    # server's window at start-up; 1 s gave none.
-    margin: float = attrs.field(default=1.0, validator=_non_negative)
+    # per / 60 by default: the time-scaled benchmark showed 0.5 s (on 60 s)
+    # letting arrival jitter push a request into the server's window at
+    # start-up; 1 s gave none. An absolute 1 s halved a 1 s window.
+    margin: float | None = attrs.field(default=None, validator=_zero_or_more_or_none)
     max_server_wait: float = attrs.field(default=120.0, validator=_non_negative)
     max_wait: float | None = attrs.field(default=None, validator=_non_negative_or_none)
     pause_jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    retry_after_unit: RetryAfterUnit = attrs.field(default="seconds")
     enabled: bool = True
 
     @requests.validator
@@ -191,6 +220,23 @@ class RateLimit:
             raise ValueError(
                 f"burst must be between 1 and requests ({self.requests}), got {value!r}"
             )
+
+    @retry_after_unit.validator
+    def _check_unit(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in _RETRY_AFTER_UNITS:
+            raise ValueError(
+                f"retry_after_unit must be one of {', '.join(_RETRY_AFTER_UNITS)}, got {value!r}"
+            )
+
+    @property
+    def effective_margin(self) -> float:
+        """The margin in seconds: ``margin``, or ``per / 60`` when it is ``None``."""
+        return self.per * _MARGIN_SHARE if self.margin is None else self.margin
+
+    @property
+    def counted_window(self) -> float:
+        """The window the client counts admissions over: ``per + effective_margin``."""
+        return self.per + self.effective_margin
 
     @classmethod
     def disabled(cls) -> RateLimit:

@@ -16,6 +16,7 @@ The exception tree of ``dhmad_async``. Pure: no I/O.
     │   ├── RateLimitError            429 (or a server-imposed wait longer than allowed)
     │   └── InternalServerError       5xx
     ├── ResponseValidationError       a 2xx body that does not fit the model
+    ├── RateLimiterUnavailableError   the shared rate limiter (Redis) could not be used
     ├── WebhookVerificationError      a webhook delivery failed verification
     └── ClientClosedError             the client was used after ``aclose()``
 
@@ -49,6 +50,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ResponseValidationError",
     "UnprocessableEntityError",
     "WebhookFailureReason",
@@ -219,6 +221,15 @@ class ResponseValidationError(DhmadError):
         self.body = body
         #: Flattened cattrs messages, e.g. ``["invalid value for type, expected str @ $.id"]``.
         self.errors = list(errors or [])
+
+
+class RateLimiterUnavailableError(DhmadError):
+    """
+    Raised when a shared rate limiter cannot reach its store (Redis down, timeout, script error).
+
+    Raised while waiting for a slot, nothing was sent. The cause is chained.
+    See ``RedisRateLimit(on_redis_error=...)`` to fall back to a local limiter instead.
+    """
 
 
 class WebhookFailureReason(enum.StrEnum):

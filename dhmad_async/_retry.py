@@ -28,7 +28,7 @@ from dhmad_async._redact import redact
 if TYPE_CHECKING:  # pragma: no cover
     import tenacity as _t
 
-__all__ = ["compute_backoff", "is_ambiguous", "retry_call", "should_retry"]
+__all__ = ["compute_backoff", "retry_call", "should_retry"]
 
 _T = TypeVar("_T")
 _log = logging.getLogger("dhmad_async")
@@ -86,13 +86,6 @@ def should_retry(
             and (exc.retry_after is None or exc.retry_after <= max_server_wait)
         )
     return False
-
-
-def is_ambiguous(exc: BaseException) -> bool:
-    """Whether a failed non-idempotent request may nevertheless have taken effect."""
-    if isinstance(exc, APIConnectionError):
-        return exc.request_sent is not False
-    return isinstance(exc, APIStatusError) and exc.status >= 500
 
 
 class _GiveUp(Exception):

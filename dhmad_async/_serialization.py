@@ -13,9 +13,15 @@ What it knows about the wire (REFERENCE §1.5, §1.10):
   JSON with ``parse_float=Decimal``), floats (via ``str``) and strings are accepted;
 - open enums (:class:`enum.StrEnum` subclasses) map known values to members and
   keep unknown values as plain ``str``;
-- unions of ``str`` with one attrs class (``seller: str | UserRef | None``)
-  take a string id, an object or null;
-- unknown fields are ignored, never an error.
+- unions of ``str`` with one attrs class (``seller: str | UserRef | None``,
+  ``contract.escrow: str | Escrow | None``) take a string id, an object or null;
+- a ``null`` where a list is declared reads as an empty list (REFERENCE
+  examples only show filled arrays; ``null`` for "none" is common in Mongo APIs);
+- unknown fields are never an error: models deriving from
+  :class:`~dhmad_async.models.WireModel` keep them in ``extra``, and
+  :func:`unstructure` writes them back;
+- :func:`structure_response` also removes a ``{"data": …}`` envelope and the
+  ``{"<resource>": …}`` envelope of REFERENCE §1.6.
 
 Speed matters (the request-overhead benchmark): hooks are generated once per
 class by ``make_dict_structure_fn`` and cached by the converter, and
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 import types
 import typing
@@ -39,7 +46,15 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from dhmad_async._errors import ResponseValidationError
 
-__all__ = ["make_converter", "structure", "unstructure", "wire_name"]
+__all__ = [
+    "make_converter",
+    "response_parser",
+    "structure",
+    "structure_response",
+    "unstructure",
+    "unwrap_envelopes",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -47,6 +62,10 @@ T = TypeVar("T")
 WIRE_CASE_ATTR = "__dhmad_wire_case__"
 #: Class attribute that marks a model whose raw body must not ride on errors (secrets).
 REDACT_ATTR = "__dhmad_redact_body__"
+#: The attribute of :class:`~dhmad_async.models.WireModel` holding undeclared keys.
+EXTRA_FIELD = "extra"
+#: The generic envelope key (``{"data": {...}}``) some API pages show.
+DATA_ENVELOPE = "data"
 #: At most this many flattened cattrs messages go into an error's text.
 _MAX_MESSAGES = 5
 # Epoch numbers above this are milliseconds, not seconds (year 5138 in seconds).
@@ -270,32 +289,72 @@ def _union_unstructure_factory(tp: Any, converter: cattrs.Converter) -> Callable
 # --- attrs classes -------------------------------------------------------------------------
 
 
+def _is_list_type(tp: Any) -> bool:
+    return typing.get_origin(tp) is list
+
+
+def _declared_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
+    """The fields of ``cls`` that come from the wire (``extra`` is not one of them)."""
+    return [f for f in attrs.fields(cls) if f.name != EXTRA_FIELD]
+
+
 def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
-    fields = attrs.fields(cls)
+    fields = _declared_fields(cls)
+    keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
         f.name: override(rename=wire_name(cls, f)) for f in fields if wire_name(cls, f) != f.name
     }
+    if keeps_extra:
+        overrides[EXTRA_FIELD] = override(omit=True)
     base = make_dict_structure_fn(cls, converter, **overrides)
+    hints = typing.get_type_hints(cls)
+    # Wire keys of non-optional list fields: a null there means "none".
+    list_keys = tuple(wire_name(cls, f) for f in fields if _is_list_type(hints.get(f.name)))
     id_field = next((f for f in fields if f.name == "id"), None)
-    if id_field is None or wire_name(cls, id_field) != "id":
-        return base
+    mongo_id = id_field is not None and wire_name(cls, id_field) == "id"
+    known = frozenset(wire_name(cls, f) for f in fields) | ({"_id"} if mongo_id else set())
 
-    def structure_with_mongo_id(data: Any, cl: Any) -> Any:
-        # Mongo-style "_id" is accepted wherever "id" is (REFERENCE §1.5, §2.4, §2.5).
-        if isinstance(data, dict) and "id" not in data and "_id" in data:
+    def structure_model(data: Any, cl: Any) -> Any:
+        # Runs for every object of every response: plain loops and C-level set checks.
+        if type(data) is not dict:
+            return base(data, cl)  # cattrs reports what is wrong with it
+        if mongo_id and "id" not in data and "_id" in data:
+            # Mongo-style "_id" is accepted wherever "id" is (REFERENCE §1.5, §2.4, §2.5).
             data = {**data, "id": data["_id"]}
-        return base(data, cl)
+        for key in list_keys:
+            if key in data and data[key] is None:
+                data = {**data, key: []}
+        obj = base(data, cl)
+        if keeps_extra and not known.issuperset(data):
+            # Frozen, so set it the way attrs itself does.
+            unknown = {key: value for key, value in data.items() if key not in known}
+            object.__setattr__(obj, EXTRA_FIELD, unknown)
+        return obj
 
-    return structure_with_mongo_id
+    return structure_model
 
 
 def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    fields = _declared_fields(cls)
+    keeps_extra = len(fields) != len(attrs.fields(cls))
     overrides: dict[str, Any] = {
-        f.name: override(rename=wire_name(cls, f))
-        for f in attrs.fields(cls)
-        if wire_name(cls, f) != f.name
+        f.name: override(rename=wire_name(cls, f)) for f in fields if wire_name(cls, f) != f.name
     }
-    return make_dict_unstructure_fn(cls, converter, **overrides)
+    if keeps_extra:
+        overrides[EXTRA_FIELD] = override(omit=True)
+    base = make_dict_unstructure_fn(cls, converter, **overrides)
+    if not keeps_extra:
+        return base
+
+    def unstructure_model(obj: Any) -> Any:
+        data = base(obj)
+        extra = getattr(obj, EXTRA_FIELD)
+        if extra:
+            # Declared fields win over a stale duplicate in extra.
+            data = {**extra, **data}
+        return data
+
+    return unstructure_model
 
 
 def make_converter() -> cattrs.Converter:
@@ -367,6 +426,64 @@ def structure(data: object, cls: type[T]) -> T:
         ) from exc
 
 
+_SHAPES: dict[Any, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _envelope_shape(cls: type[Any]) -> tuple[frozenset[str], frozenset[str]]:
+    """(every wire key, the required wire keys) of an attrs class; empty for other types."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        every: frozenset[str] = frozenset()
+        required: frozenset[str] = frozenset()
+        if attrs.has(cls):
+            fields = _declared_fields(cls)
+            every = frozenset(wire_name(cls, f) for f in fields)
+            required = frozenset(wire_name(cls, f) for f in fields if f.default is attrs.NOTHING)
+        shape = _SHAPES[cls] = (every, required)
+    return shape
+
+
+def unwrap_envelopes(data: Any, cls: type[Any], *, key: str | None = None) -> Any:
+    """
+    Remove the envelopes around a response body before it is structured into ``cls``.
+
+    - ``{"data": X}``: X is used when the body does not fit ``cls`` by itself
+      (its required keys, or the ``key`` envelope, are missing) and ``data``
+      is not a field of ``cls``. The API overview shows bodies wrapped this
+      way, the endpoint pages do not; both are accepted.
+    - ``{key: X}`` (REFERENCE §1.6, e.g. ``{"escrow": {...}}``): X, when present.
+    """
+    if isinstance(data, Mapping) and DATA_ENVELOPE in data:
+        inner = data[DATA_ENVELOPE]
+        every, required = _envelope_shape(cls)
+        if key is not None:
+            fits = key in data
+        elif required:
+            fits = required <= data.keys()
+        else:
+            fits = any(name in data for name in every)
+        if not fits and DATA_ENVELOPE not in every and isinstance(inner, Mapping | list):
+            data = inner
+    if key is not None and isinstance(data, Mapping) and key in data:
+        data = data[key]
+    return data
+
+
+def structure_response(data: object, cls: type[T], *, key: str | None = None) -> T:
+    """:func:`structure` a response body after :func:`unwrap_envelopes`."""
+    return structure(unwrap_envelopes(data, cls, key=key), cls)
+
+
+def response_parser(cls: type[T], *, key: str | None = None) -> Callable[[object], T]:
+    """A one-argument :func:`structure_response` for ``cls``: what the client's ``parse=`` takes."""
+    return functools.partial(structure_response, cls=cls, key=key)
+
+
 def unstructure(obj: Any) -> Any:
-    """Turn a model into JSON-ready data: wire keys, ``Decimal`` kept, datetimes as ISO 8601 Z."""
+    """
+    Turn a model into JSON-ready data: wire keys, ``Decimal`` kept, datetimes as ISO 8601 Z.
+
+    The keys a model kept in ``extra`` are written back, so
+    ``structure(unstructure(model), type(model)) == model``.
+    """
     return _CONVERTER.unstructure(obj)

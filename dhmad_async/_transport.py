@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Final, Protocol
 
 import aiohttp
@@ -198,6 +199,11 @@ def _translate(
     return error
 
 
+# The transport whose connection slot the current task holds (see connection_slot()).
+_SLOT_HELD_FOR: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "dhmad_async_slot_held_for", default=None
+)
+
 # Sessions inherited across fork() are parked here for the life of the child:
 # closing them would shut down the parent's TLS streams on shared sockets, and
 # letting them be collected would warn about unclosed sessions.
@@ -212,6 +218,8 @@ class AiohttpTransport:
     then never closed by us). Concurrency is bounded by a semaphore sized to
     the connection pool and acquired *before* the attempt's timeout starts, so
     waiting for a free connection never counts as a timeout (aiohttp#10313).
+    The client takes that slot with :meth:`connection_slot` *before* the rate
+    limiter admits the request, so a request is counted when it can go out.
     A transport used in a forked child builds a fresh session.
     """
 
@@ -282,6 +290,28 @@ class AiohttpTransport:
             )
         return self._session
 
+    @contextlib.asynccontextmanager
+    async def connection_slot(self) -> AsyncIterator[None]:
+        """
+        Hold one of the ``max_connections`` slots; :meth:`request` inside it uses this one.
+
+        Without it, :meth:`request` takes a slot itself.
+        """
+        self._check_fork()
+        if _SLOT_HELD_FOR.get() is self:  # already held by this task: do not deadlock
+            yield
+            return
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._connections)
+        async with self._semaphore:
+            # The wait for a pooled connection may outlast aclose().
+            self._raise_if_closed()
+            token = _SLOT_HELD_FOR.set(self)
+            try:
+                yield
+            finally:
+                _SLOT_HELD_FOR.reset(token)
+
     async def request(
         self,
         method: str,
@@ -293,14 +323,10 @@ class AiohttpTransport:
     ) -> RawResponse:
         """Send one attempt; the whole body is read and the connection released."""
         session = self._get_session()
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._connections)
         client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.connect, sock_read=timeout.read
         )
-        async with self._semaphore:
-            # The wait for a pooled connection may outlast aclose().
-            self._raise_if_closed()
+        async with self.connection_slot():
             try:
                 async with (
                     asyncio.timeout(timeout.total),

@@ -1,10 +1,17 @@
-"""attrs response models of the DHMAD API and its open enums. Pure: no I/O."""
+"""
+attrs response models of the DHMAD API and its open enums. Pure: no I/O.
+
+Parsing is lenient where the docs leave room: a ``null`` array reads as empty,
+a nested user may lack its id, ``contract.escrow`` may be an id or an object,
+and every model keeps the JSON keys it does not declare in ``model.extra``
+(see :class:`WireModel`).
+"""
 
 from __future__ import annotations
 
 from dhmad_async.models._account import ApiKeyInfo, Balance, Developer, Me
 from dhmad_async.models._checkout import CheckoutSession, CheckoutSessionCreated
-from dhmad_async.models._common import Pagination, UserRef
+from dhmad_async.models._common import Pagination, UserRef, WireModel
 from dhmad_async.models._enums import (
     CheckoutAction,
     ClaimStatus,
@@ -87,4 +94,5 @@ __all__ = [
     "WebhookEndpointList",
     "WebhookEndpointResult",
     "WebhookEventType",
+    "WireModel",
 ]

@@ -8,11 +8,13 @@ from typing import Any
 
 import attrs
 
+from dhmad_async.models._common import WireModel
+
 __all__ = ["ApiKeyInfo", "Balance", "Developer", "Me"]
 
 
 @attrs.frozen(kw_only=True)
-class ApiKeyInfo:
+class ApiKeyInfo(WireModel):
     """The API key making the request (REFERENCE §2.1); never holds the key itself."""
 
     id: str
@@ -31,7 +33,7 @@ class ApiKeyInfo:
 
 
 @attrs.frozen(kw_only=True)
-class Developer:
+class Developer(WireModel):
     """The developer account owning the API key (REFERENCE §2.1)."""
 
     id: str
@@ -40,7 +42,7 @@ class Developer:
 
 
 @attrs.frozen(kw_only=True)
-class Me:
+class Me(WireModel):
     """Response of ``GET /me``: the key and its developer account."""
 
     api_key: ApiKeyInfo | None = None
@@ -48,7 +50,7 @@ class Me:
 
 
 @attrs.frozen(kw_only=True)
-class Balance:
+class Balance(WireModel):
     """Balance of the associated user in TND (REFERENCE §2.2)."""
 
     available: Decimal

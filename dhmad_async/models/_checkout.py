@@ -7,13 +7,14 @@ from typing import Any
 
 import attrs
 
+from dhmad_async.models._common import WireModel
 from dhmad_async.models._enums import CheckoutAction, SessionStatus
 
 __all__ = ["CheckoutSession", "CheckoutSessionCreated"]
 
 
 @attrs.frozen(kw_only=True)
-class CheckoutSessionCreated:
+class CheckoutSessionCreated(WireModel):
     """Response of ``POST /escrows/:id/sessions``: where to send the user."""
 
     session_id: str
@@ -23,7 +24,7 @@ class CheckoutSessionCreated:
 
 
 @attrs.frozen(kw_only=True)
-class CheckoutSession:
+class CheckoutSession(WireModel):
     """A checkout session as returned by ``GET /sessions/:id``."""
 
     session_id: str

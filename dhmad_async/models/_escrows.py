@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from dhmad_async.models._common import Pagination, UserRef
+from dhmad_async.models._common import Pagination, UserRef, WireModel
 from dhmad_async.models._enums import (
     CheckoutAction,
     Currency,
@@ -39,7 +39,7 @@ __all__ = [
 
 
 @attrs.frozen(kw_only=True)
-class FulfillmentPolicy:
+class FulfillmentPolicy(WireModel):
     """Quick-mode proof policy (REFERENCE §3.5); deadlines in hours."""
 
     #: Only ``"purchase_proof_required"`` is documented.
@@ -51,7 +51,7 @@ class FulfillmentPolicy:
 
 
 @attrs.frozen(kw_only=True)
-class DeliveryRejection:
+class DeliveryRejection(WireModel):
     """One rejected delivery of an escrow (REFERENCE §2.8)."""
 
     rejected_at: dt.datetime | None = None
@@ -60,7 +60,7 @@ class DeliveryRejection:
 
 
 @attrs.frozen(kw_only=True)
-class DisputeTicket:
+class DisputeTicket(WireModel):
     """A dispute support ticket attached to an escrow (REFERENCE §2.5, §3.2)."""
 
     # The get-escrow example carries the ticket id only as escrow.disputeTicketId.
@@ -74,7 +74,7 @@ class DisputeTicket:
 
 
 @attrs.frozen(kw_only=True)
-class Signatures:
+class Signatures(WireModel):
     """Contract signature state as shown on an escrow (REFERENCE §2.5, §3.4)."""
 
     seller_signed: bool | None = None
@@ -86,7 +86,7 @@ class Signatures:
 
 
 @attrs.frozen(kw_only=True)
-class Escrow:
+class Escrow(WireModel):
     """An escrow; most fields are absent from most responses, so most are optional."""
 
     id: str
@@ -140,7 +140,7 @@ class Escrow:
 
 
 @attrs.frozen(kw_only=True)
-class ContractSummary:
+class ContractSummary(WireModel):
     """The compact contract in the create-escrow response (REFERENCE §2.3, §3.4)."""
 
     id: str
@@ -151,7 +151,7 @@ class ContractSummary:
 
 
 @attrs.frozen(kw_only=True)
-class EscrowCreated:
+class EscrowCreated(WireModel):
     """Response of ``POST /escrows``; ``contract`` is None for quick and instant modes."""
 
     message: str | None = None
@@ -163,7 +163,7 @@ class EscrowCreated:
 
 
 @attrs.frozen(kw_only=True)
-class EscrowResult:
+class EscrowResult(WireModel):
     """Response of update, deliver, reject-delivery and cancel: a message and the escrow."""
 
     message: str | None = None
@@ -171,7 +171,7 @@ class EscrowResult:
 
 
 @attrs.frozen(kw_only=True)
-class EscrowPage:
+class EscrowPage(WireModel):
     """One page of ``GET /escrows``."""
 
     escrows: list[Escrow] = attrs.field(factory=list)
@@ -179,7 +179,7 @@ class EscrowPage:
 
 
 @attrs.frozen(kw_only=True)
-class ContractSignature:
+class ContractSignature(WireModel):
     """One party's contract signature (REFERENCE §2.10)."""
 
     signed_at: dt.datetime | None = None
@@ -188,7 +188,7 @@ class ContractSignature:
 
 
 @attrs.frozen(kw_only=True)
-class PdfVersion:
+class PdfVersion(WireModel):
     """A stored PDF rendering of a contract (REFERENCE §2.10)."""
 
     #: e.g. ``"fully-signed"``.
@@ -199,12 +199,12 @@ class PdfVersion:
 
 
 @attrs.frozen(kw_only=True)
-class Contract:
+class Contract(WireModel):
     """A standard-mode escrow contract (REFERENCE §2.10, §3.4)."""
 
     id: str
-    #: The escrow id.
-    escrow: str | None = None
+    #: The escrow: its id as documented, or the escrow object if the server embeds it.
+    escrow: str | Escrow | None = None
     terms: str | None = None
     language: str | None = None
     #: Presigned download URL; may expire (INF).
@@ -216,9 +216,14 @@ class Contract:
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
+    @property
+    def escrow_id(self) -> str | None:
+        """The escrow's id, whichever form ``escrow`` took."""
+        return self.escrow.id if isinstance(self.escrow, Escrow) else self.escrow
+
 
 @attrs.frozen(kw_only=True)
-class ProofAttachment:
+class ProofAttachment(WireModel):
     """One uploaded proof file; ``view_url`` expires, re-fetch rather than cache."""
 
     mime_type: str | None = None
@@ -226,7 +231,7 @@ class ProofAttachment:
 
 
 @attrs.frozen(kw_only=True)
-class ProofSubmission:
+class ProofSubmission(WireModel):
     """One proof upload by the seller (REFERENCE §2.11)."""
 
     submitted_at: dt.datetime | None = None
@@ -235,7 +240,7 @@ class ProofSubmission:
 
 
 @attrs.frozen(kw_only=True)
-class CheckoutActionHint:
+class CheckoutActionHint(WireModel):
     """A checkout session the integrator should create next (REFERENCE §2.11)."""
 
     action: CheckoutAction | str | None = None
@@ -244,7 +249,7 @@ class CheckoutActionHint:
 
 
 @attrs.frozen(kw_only=True)
-class Proof:
+class Proof(WireModel):
     """Proof state of a Quick Escrow with Proof (REFERENCE §2.11, §3.5)."""
 
     phase: ProofPhase | str | None = None

@@ -10,13 +10,14 @@ from typing import Any, ClassVar
 
 import attrs
 
+from dhmad_async.models._common import WireModel
 from dhmad_async.models._enums import ClaimStatus, KycStatus
 
 __all__ = ["IdentityVerification", "IdentityVerificationList"]
 
 
 @attrs.frozen(kw_only=True)
-class IdentityVerification:
+class IdentityVerification(WireModel):
     """A pre-account KYC record (REFERENCE §2.14 to §2.16, §3.7)."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"
@@ -45,7 +46,7 @@ class IdentityVerification:
 
 
 @attrs.frozen(kw_only=True)
-class IdentityVerificationList:
+class IdentityVerificationList(WireModel):
     """Response of ``GET /identity-verifications?email=``: newest first, at most 20."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"

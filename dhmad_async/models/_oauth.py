@@ -6,13 +6,14 @@ from typing import ClassVar
 
 import attrs
 
+from dhmad_async.models._common import WireModel
 from dhmad_async.models._enums import KycStatus
 
 __all__ = ["OAuthToken", "UserInfo"]
 
 
 @attrs.frozen(kw_only=True)
-class OAuthToken:
+class OAuthToken(WireModel):
     """Response of ``POST /api/oauth/token``; the tokens are secrets and stay out of repr."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"
@@ -30,7 +31,7 @@ class OAuthToken:
 
 
 @attrs.frozen(kw_only=True)
-class UserInfo:
+class UserInfo(WireModel):
     """OIDC claims from ``GET /api/oauth/userinfo`` (REFERENCE §5.3)."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"

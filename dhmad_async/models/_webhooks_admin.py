@@ -7,13 +7,14 @@ from typing import ClassVar
 
 import attrs
 
+from dhmad_async.models._common import WireModel
 from dhmad_async.models._enums import WebhookEventType
 
 __all__ = ["SignatureStatus", "WebhookEndpoint", "WebhookEndpointList", "WebhookEndpointResult"]
 
 
 @attrs.frozen(kw_only=True)
-class WebhookEndpoint:
+class WebhookEndpoint(WireModel):
     """A webhook configuration; ``secret`` only on create/regenerate, never in repr."""
 
     __dhmad_redact_body__: ClassVar[bool] = True
@@ -28,7 +29,7 @@ class WebhookEndpoint:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookEndpointResult:
+class WebhookEndpointResult(WireModel):
     """Response of create/update/regenerate: a message and the webhook."""
 
     __dhmad_redact_body__: ClassVar[bool] = True
@@ -38,14 +39,14 @@ class WebhookEndpointResult:
 
 
 @attrs.frozen(kw_only=True)
-class WebhookEndpointList:
+class WebhookEndpointList(WireModel):
     """Response of listing webhooks; the shape ``{"webhooks": [...]}`` is INF (REFERENCE §2.17)."""
 
     webhooks: list[WebhookEndpoint] = attrs.field(factory=list)
 
 
 @attrs.frozen(kw_only=True)
-class SignatureStatus:
+class SignatureStatus(WireModel):
     """Response of ``GET``/``PUT /developer/signature`` (REFERENCE §2.18)."""
 
     has_signature: bool | None = None

@@ -12,7 +12,13 @@ is accepted, and anything unparseable is ignored rather than raised:
   and the later structured form ``"default";r=50;t=30``;
 - ``RateLimit-Policy: 100;w=60`` (or ``"default";q=100;w=60``) for the window;
 - ``Retry-After`` as seconds (int or float) or an HTTP-date, ``retry-after-ms``,
-  and the body's ``retryAfter`` on a 429.
+  and the body's ``retryAfter`` on a 429 (its unit is undocumented: see
+  :attr:`~dhmad_async.RateLimit.retry_after_unit`).
+
+Every duration is clamped to ``[0, MAX_SERVER_WAIT]`` (one day): ``Retry-After:
+1e300``, ``inf`` or a year-9999 date would otherwise stop a client for ever,
+and a real block longer than a day is found lifted by the limiter's probe
+anyway. NaN and unparseable values are ignored.
 """
 
 from __future__ import annotations
@@ -27,7 +33,12 @@ from typing import Final
 
 import attrs
 
-__all__ = ["ServerRateLimit", "parse_server_rate_limit"]
+from dhmad_async._config import RetryAfterUnit
+
+__all__ = ["MAX_SERVER_WAIT", "ServerRateLimit", "parse_retry_after", "parse_server_rate_limit"]
+
+#: The longest wait (seconds) read from any server hint; longer values are clamped to it.
+MAX_SERVER_WAIT: Final = 86_400.0
 
 #: A reset value at or above this is epoch *milliseconds* (1e11 s would be the year 5138,
 #: while 1e11 ms is 1973, before any server we talk to existed).
@@ -55,6 +66,8 @@ class ServerRateLimit:
     retry_after: float | None = None
     #: The window length in seconds (from ``RateLimit-Policy``).
     window: float | None = None
+    #: True when the server refused the request for its rate limit (a 429).
+    rejected: bool = False
 
     @property
     def pause_for(self) -> float | None:
@@ -87,6 +100,23 @@ def _number(text: object) -> float | None:
     else:
         return None
     return value if math.isfinite(value) else None
+
+
+def _wait(text: object) -> float | None:
+    """Like :func:`_number`, but an infinite wait is kept (and later clamped); NaN is None."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int | float | Decimal):
+        value = float(text)
+    elif isinstance(text, str):
+        token = text.strip().strip('"').strip()
+        try:
+            value = float(token) if token else math.nan
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if math.isnan(value) else value
 
 
 def _count(text: object) -> int | None:
@@ -122,13 +152,19 @@ def _http_date_delta(text: str, now: float) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(text.strip())
     except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+        # A year beyond 9999 does not fit a datetime: as absurd as 1e300 seconds.
+        return math.inf if _looks_like_far_date(text) else None
     if when.tzinfo is None:  # RFC 9110 dates are GMT; obsolete forms may lack the zone.
         when = when.replace(tzinfo=_dt.UTC)
     try:
         return when.timestamp() - now
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _looks_like_far_date(text: str) -> bool:
+    """True for an HTTP-date whose year has five or more digits (``31 Dec 99999 ...``)."""
+    return any(part.isdigit() and len(part) >= 5 for part in text.replace(",", " ").split())
 
 
 def _reset_delta(text: str, now: float) -> float | None:
@@ -155,20 +191,35 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
 
 def _retry_after_header(headers: Mapping[str, str], now: float) -> float | None:
     # openai-python's order: the precise milliseconds form first, then seconds, then a date.
-    millis = _number(headers.get("retry-after-ms"))
+    millis = _wait(headers.get("retry-after-ms"))
     if millis is not None:
         return millis / 1000.0
     text = headers.get("retry-after")
     if text is None:
         return None
-    seconds = _number(text)
+    seconds = _wait(text)
     if seconds is not None:
         return seconds
     return _http_date_delta(text, now)
 
 
-def _body_retry_after(body: object, scale: float) -> float | None:
-    """The 429 body's ``retryAfter`` (REFERENCE §1.7: ``"retryAfter":3600``), times ``scale``."""
+def body_retry_after_seconds(value: float, unit: RetryAfterUnit, window: float) -> float:
+    """
+    Seconds meant by the 429 body's ``retryAfter`` value, read in ``unit``.
+
+    ``"auto"`` reads seconds unless the value is longer than ``window`` and,
+    read as milliseconds, fits in it: on a sliding window no honest wait is
+    longer than the window, so ``3600`` on a 60 s window is 3.6 s.
+    """
+    if unit == "milliseconds":
+        return value / 1000.0
+    if unit == "auto" and value > window and value / 1000.0 <= window:
+        return value / 1000.0
+    return value
+
+
+def _body_retry_after(body: object, unit: RetryAfterUnit, window: float) -> float | None:
+    """The 429 body's ``retryAfter`` (REFERENCE §1.7: ``"retryAfter":3600``) in seconds."""
     if isinstance(body, bytes | bytearray | str):
         try:
             body = json.loads(body)
@@ -177,14 +228,15 @@ def _body_retry_after(body: object, scale: float) -> float | None:
     if not isinstance(body, Mapping):
         return None
     for key in ("retryAfter", "retry_after"):
-        value = _number(body.get(key))
+        value = _wait(body.get(key))
         if value is not None:
-            return value * scale
+            return body_retry_after_seconds(value, unit, window)
     return None
 
 
 def _clamp(value: float | None) -> float | None:
-    return None if value is None else max(0.0, value)
+    """``value`` within ``[0, MAX_SERVER_WAIT]``; None stays None."""
+    return None if value is None else min(MAX_SERVER_WAIT, max(0.0, value))
 
 
 def parse_server_rate_limit(
@@ -193,7 +245,8 @@ def parse_server_rate_limit(
     body: object,
     now: float,
     *,
-    body_retry_after_scale: float = 1.0,
+    retry_after_unit: RetryAfterUnit = "seconds",
+    window: float = 60.0,
     assume_exhausted_on_429: bool = True,
 ) -> ServerRateLimit | None:
     """
@@ -203,14 +256,16 @@ def parse_server_rate_limit(
     :param headers: The response headers, keys lower-case.
     :param body: The decoded JSON body (or raw bytes/str; anything else is ignored).
     :param now: The current epoch time in seconds, for epoch resets and HTTP-dates.
-    :param body_retry_after_scale: Seconds per unit of the body's ``retryAfter``;
-        its unit is not documented (REFERENCE §1.8, INF seconds), so it is configurable.
+    :param retry_after_unit: The unit of the body's ``retryAfter``; it is not
+        documented (REFERENCE §1.8, INF seconds), so it is configurable (see
+        :func:`body_retry_after_seconds`).
+    :param window: The client's window in seconds, for ``retry_after_unit="auto"``.
     :param assume_exhausted_on_429: A 429 that states no ``remaining`` is read as
         ``remaining=0``: the server just said our budget is spent (inference).
 
     ``retry_after`` is only read on a 429: other statuses' ``Retry-After``
     (e.g. a 503) belongs to the retry policy, not to the shared budget.
-    Negative durations clamp to 0; garbage values are ignored, never raised.
+    Durations clamp to ``[0, MAX_SERVER_WAIT]``; garbage values are ignored, never raised.
     """
     combined = _params(headers.get("ratelimit", ""))
     policy_text = headers.get("ratelimit-policy", "")
@@ -259,15 +314,15 @@ def parse_server_rate_limit(
             if reset_after is not None:
                 break
 
-    window = _number(policy.get("w")) if policy.get("w") is not None else None
-    if window is not None and window <= 0:
-        window = None
+    policy_window = _number(policy.get("w")) if policy.get("w") is not None else None
+    if policy_window is not None and policy_window <= 0:
+        policy_window = None
 
     retry_after: float | None = None
     if status == 429:
         retry_after = _retry_after_header(headers, now)
         if retry_after is None:
-            retry_after = _body_retry_after(body, body_retry_after_scale)
+            retry_after = _body_retry_after(body, retry_after_unit, window)
         if remaining is None and assume_exhausted_on_429:
             remaining = 0
 
@@ -276,7 +331,8 @@ def parse_server_rate_limit(
         remaining=remaining,
         reset_after=_clamp(reset_after),
         retry_after=_clamp(retry_after),
-        window=window,
+        window=policy_window,
+        rejected=status == 429,
     )
     if info == ServerRateLimit():
         return None

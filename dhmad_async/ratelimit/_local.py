@@ -12,7 +12,10 @@ plain token bucket of 100 would trip the server after every idle period (see
   (so after idling ``burst`` go at once, then one every ``per / requests`` s).
 
 Waiters queue strictly FIFO and one timer task serves the whole limiter. A
-429 observed by any task pauses everyone (the pause gate).
+429 observed by any task pauses everyone (the pause gate). A pause longer
+than ``max_server_wait`` is not waited out: calls fail at once, except one
+*probe* per window (``per`` seconds) whose answer tells whether the server's
+block is over; a probe that is not refused lifts the pause.
 """
 
 from __future__ import annotations
@@ -104,7 +107,9 @@ class SlidingWindowLimiter:
         "_live_waiters",
         "_log",
         "_loop",
+        "_next_probe_at",
         "_paused_until",
+        "_probe_task",
         "_random",
         "_tat",
         "_tolerance",
@@ -124,7 +129,7 @@ class SlidingWindowLimiter:
         self.policy: RateLimit = policy  #: The configured budget.
         self._clock = clock
         self._random = random_source
-        self._window = policy.per + policy.margin
+        self._window = policy.counted_window
         # GCRA: one request "costs" ``_emission`` seconds; ``_tolerance`` lets
         # ``burst`` requests through back to back; ``_tat`` is the theoretical
         # arrival time of the next request (-inf: the bucket is full).
@@ -134,6 +139,10 @@ class SlidingWindowLimiter:
         # Admission times (monotonic), oldest first; never longer than ``requests``.
         self._log: collections.deque[float] = collections.deque()
         self._paused_until = -math.inf
+        # During a pause longer than max_server_wait: when the next probe may go,
+        # and the task whose request is the probe (its observe() decides).
+        self._next_probe_at = -math.inf
+        self._probe_task: asyncio.Task[object] | None = None
         # FIFO of (deadline, future); a future's result is its admission time.
         # Cancelled ones stay until they reach the head (skipping them there is
         # O(1)); ``_live_waiters`` counts the others. ``max_wait`` is the same
@@ -206,7 +215,8 @@ class SlidingWindowLimiter:
         Wait until one request may be sent, in FIFO order.
 
         Raises :class:`~dhmad_async.RateLimitError` at once when the server's
-        pause still to run exceeds ``max_server_wait``, or when the local wait
+        pause still to run exceeds ``max_server_wait`` (except for the one
+        probe per window, which is admitted), or when the local wait
         certainly exceeds ``max_wait``; a caller whose wait grows past
         ``max_wait`` while queued gets the same error at its deadline.
         """
@@ -215,8 +225,18 @@ class SlidingWindowLimiter:
         loop = self._bind_loop()
         policy = self.policy
         now = self._clock.monotonic()
+        task = asyncio.current_task()
+        if self._probe_task is not None and self._probe_task is task:
+            # The probe's task asks again: its probe is over (answered or failed).
+            self._probe_task = None
         pause = self._paused_until - now
         if pause > policy.max_server_wait:
+            if now >= self._next_probe_at and self._local_delay(now) <= 0:
+                # One request per window asks the server whether its block is over.
+                self._next_probe_at = now + policy.per
+                self._probe_task = task
+                self._admit(now)
+                return
             raise self._server_wait_error(pause)
         if self._live_waiters == 0:
             delay = self._delay(now)
@@ -319,7 +339,10 @@ class SlidingWindowLimiter:
         Fold the server's hints into the budget.
 
         - ``retry_after`` (a 429): pause everyone until now + retry_after +
-          uniform ``[0, pause_jitter)`` (jitter only ever delays).
+          uniform ``[0, pause_jitter)`` (jitter only ever delays). If the pause
+          is longer than ``max_server_wait``, its first probe goes one window later.
+        - the answer to a probe: not refused (no 429) lifts the pause; a 429
+          replaces the pause with the one it states (the server's latest word).
         - ``remaining`` lower than our own count of free slots (``0`` included):
           other processes share the IP; the difference is recorded as
           admissions made now, so we never send more than the server has left
@@ -328,10 +351,20 @@ class SlidingWindowLimiter:
         """
         now = self._clock.monotonic()
         policy = self.policy
+        probe = self._probe_task is not None and self._probe_task is asyncio.current_task()
+        if probe:
+            self._probe_task = None
+            if not info.rejected:
+                # The probe got through: the server's block is over.
+                self._paused_until = -math.inf
+                self._next_probe_at = -math.inf
+                self._kick()
         pause_for = info.pause_for
         if pause_for is not None:
             until = now + pause_for + policy.pause_jitter * self._random()
-            self._paused_until = max(self._paused_until, until)
+            self._paused_until = until if probe else max(self._paused_until, until)
+            # No probe before one window has passed since the server's refusal.
+            self._next_probe_at = max(self._next_probe_at, now + policy.per)
         elif info.remaining is not None:
             self._prune(now)
             free_locally = policy.requests - len(self._log)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote, unquote
 
 from dhmad_async._errors import InvalidParamsError
-from dhmad_async._serialization import structure
+from dhmad_async._serialization import structure_response
 
 if TYPE_CHECKING:  # pragma: no cover
     from dhmad_async._client import _BaseClient
@@ -242,7 +241,10 @@ class Resource:
 
     @staticmethod
     def _parse(data: Any, cls: type[T], *, key: str | None = None) -> T:
-        """Structure ``data`` (or its ``key`` envelope, REFERENCE §1.6) into ``cls``."""
-        if key is not None and isinstance(data, Mapping) and key in data:
-            data = data[key]
-        return structure(data, cls)
+        """
+        Structure ``data`` into ``cls``, without its envelopes (``data``, or ``key``).
+
+        Pass it to the client as ``parse=`` so it runs inside the send pipeline,
+        where a failure after a POST was sent is flagged ``may_have_succeeded``.
+        """
+        return structure_response(data, cls, key=key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import Balance, Me
 from dhmad_async.resources._base import Resource
 
@@ -16,9 +17,10 @@ class Account(Resource):
 
     async def me(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Me:
         """``GET /me``: the key (incl. its ``rate_limit``) and developer; no association needed."""
-        return self._parse(await self._client._request("GET", "/me", timeout=timeout), Me)
+        return await self._client._request("GET", "/me", timeout=timeout, parse=response_parser(Me))
 
     async def balance(self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Balance:
         """``GET /balance``: available, pending and in-escrow funds (needs association)."""
-        data = await self._client._request("GET", "/balance", timeout=timeout)
-        return self._parse(data, Balance, key="balance")
+        return await self._client._request(
+            "GET", "/balance", timeout=timeout, parse=response_parser(Balance, key="balance")
+        )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import CheckoutAction, CheckoutSession, CheckoutSessionCreated
 from dhmad_async.resources._base import Resource, Violations, path_id
 
@@ -59,8 +60,9 @@ class CheckoutSessions(Resource):
         if metadata is not None:
             body["metadata"] = dict(metadata)
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/sessions"
-        data = await self._client._request("POST", path, json=body, timeout=timeout)
-        return self._parse(data, CheckoutSessionCreated)
+        return await self._client._request(
+            "POST", path, json=body, timeout=timeout, parse=response_parser(CheckoutSessionCreated)
+        )
 
     async def get(
         self,
@@ -70,5 +72,6 @@ class CheckoutSessions(Resource):
     ) -> CheckoutSession:
         """``GET /sessions/:id``: status of a session of this developer account."""
         path = f"/sessions/{path_id('session_id', session_id)}"
-        data = await self._client._request("GET", path, timeout=timeout)
-        return self._parse(data, CheckoutSession, key="session")
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(CheckoutSession, key="session")
+        )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
+from dhmad_async._serialization import response_parser, structure, unwrap_envelopes
 from dhmad_async.models import WebhookEndpoint, WebhookEndpointList, WebhookEndpointResult
 from dhmad_async.resources._base import Resource, Violations, path_id
 
@@ -30,6 +31,16 @@ def _check(v: Violations, url: object, events: Sequence[str] | None) -> None:
         isinstance(events, str) or not all(isinstance(e, str) and e for e in events)
     ):
         v.add("events", "must be a list of event names such as 'escrow.status.updated'")
+
+
+_parse_webhook = response_parser(WebhookEndpoint, key="webhook")
+
+
+def _parse_webhook_list(data: object) -> WebhookEndpointList:
+    data = unwrap_envelopes(data, WebhookEndpointList)
+    if isinstance(data, list):  # the shape is undocumented; accept a bare array too
+        data = {"webhooks": data}
+    return structure(data, WebhookEndpointList)
 
 
 class WebhookEndpoints(Resource):
@@ -51,21 +62,26 @@ class WebhookEndpoints(Resource):
         body: dict[str, Any] = {"url": url}
         if events is not None:
             body["events"] = list(events)
-        data = await self._client._request("POST", "/developer/webhooks", json=body, base="root")
-        return self._parse(data, WebhookEndpointResult).webhook
+        created = await self._client._request(
+            "POST",
+            "/developer/webhooks",
+            json=body,
+            base="root",
+            parse=response_parser(WebhookEndpointResult),
+        )
+        return created.webhook
 
     async def list(self) -> list[WebhookEndpoint]:
         """All endpoints of the developer account (secrets are never listed)."""
-        data = await self._client._request("GET", "/developer/webhooks", base="root")
-        if isinstance(data, list):  # the shape is undocumented; accept a bare array too
-            data = {"webhooks": data}
-        return list(self._parse(data, WebhookEndpointList).webhooks)
+        found = await self._client._request(
+            "GET", "/developer/webhooks", base="root", parse=_parse_webhook_list
+        )
+        return list(found.webhooks)
 
     async def get(self, webhook_id: str) -> WebhookEndpoint:
         """One endpoint by id."""
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
-        data = await self._client._request("GET", path, base="root")
-        return self._parse(data, WebhookEndpoint, key="webhook")
+        return await self._client._request("GET", path, base="root", parse=_parse_webhook)
 
     async def update(
         self,
@@ -99,8 +115,9 @@ class WebhookEndpoints(Resource):
             v.add("fields", "give at least one of url, events, is_active")
         v.raise_if_any()
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
-        data = await self._client._request(str(verb), path, json=body, base="root")
-        return self._parse(data, WebhookEndpoint, key="webhook")
+        return await self._client._request(
+            str(verb), path, json=body, base="root", parse=_parse_webhook
+        )
 
     async def regenerate_secret(self, webhook_id: str) -> WebhookEndpoint:
         """
@@ -110,8 +127,7 @@ class WebhookEndpoints(Resource):
         before calling this, then drop the old one.
         """
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}/regenerate-secret"
-        data = await self._client._request("POST", path, base="root")
-        return self._parse(data, WebhookEndpoint, key="webhook")
+        return await self._client._request("POST", path, base="root", parse=_parse_webhook)
 
     async def delete(self, webhook_id: str) -> None:
         """Delete an endpoint permanently."""

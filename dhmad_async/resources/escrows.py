@@ -15,6 +15,7 @@ import attrs
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._pagination import AsyncPager
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import (
     Contract,
     Currency,
@@ -203,7 +204,9 @@ class EscrowParams:
             "sellerEmail": self.seller_email.strip() if self.seller_email else None,
             "estimatedDeliveryDays": self.estimated_delivery_days,
             "contractTerms": self.contract_terms,
-            "autoSign": self.auto_sign,
+            # Sent only when true: the docs forbid the field on quick and instant
+            # escrows, and false is the server's default anyway.
+            "autoSign": True if self.auto_sign is True else None,
             "developerFeePercentage": (
                 None
                 if self.developer_fee_percentage is None
@@ -212,6 +215,7 @@ class EscrowParams:
             "fulfillmentPolicy": (
                 None if self.fulfillment_policy is None else _wire_policy(self.fulfillment_policy)
             ),
+            # Not documented on create (only on update): sent only when the caller gave it.
             "description": self.description,
         }
         body.update({key: value for key, value in optional.items() if value is not None})
@@ -257,7 +261,9 @@ class Escrows(Resource):
         :class:`InvalidParamsError` (a ``ValueError``) names each field and
         nothing is sent. ``validate=False`` leaves the checks to the server.
         A create that may have reached the server is never retried blindly:
-        its error has ``may_have_succeeded = True``.
+        its error has ``may_have_succeeded = True``. ``auto_sign`` is sent only
+        when True, and ``description`` only when given (the create page does
+        not say whether the server accepts it; the update page does).
         """
         params = EscrowParams(
             title=title,
@@ -285,10 +291,13 @@ class Escrows(Resource):
         """``POST /escrows`` from an :class:`EscrowParams`."""
         if validate:
             params.validate()
-        data = await self._client._request(
-            "POST", "/escrows", json=params.to_wire(), timeout=timeout
+        return await self._client._request(
+            "POST",
+            "/escrows",
+            json=params.to_wire(),
+            timeout=timeout,
+            parse=response_parser(EscrowCreated),
         )
-        return self._parse(data, EscrowCreated)
 
     def create_many(
         self,
@@ -343,8 +352,9 @@ class Escrows(Resource):
 
         async def fetch(number: int) -> EscrowPage:
             params = {"status": status, "role": role, "page": number, "limit": limit}
-            data = await self._client._request("GET", "/escrows", params=params)
-            return self._parse(data, EscrowPage)
+            return await self._client._request(
+                "GET", "/escrows", params=params, parse=response_parser(EscrowPage)
+            )
 
         return AsyncPager(
             fetch,
@@ -358,8 +368,8 @@ class Escrows(Resource):
     async def get(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Escrow:
         """``GET /escrows/:id`` (REFERENCE §2.5)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
-        return self._parse(
-            await self._client._request("GET", path, timeout=timeout), Escrow, key="escrow"
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Escrow, key="escrow")
         )
 
     async def update(
@@ -368,18 +378,44 @@ class Escrows(Resource):
         *,
         title: str | None = None,
         amount: Decimal | int | str | None = None,
+        amount_currency: Literal["TND"] | None = None,
         description: str | None = None,
         estimated_delivery_days: int | None = None,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
     ) -> EscrowResult:
-        """``PUT /escrows/:id``: edit a pending escrow; at least one field (REFERENCE §2.6)."""
+        """
+        ``PUT /escrows/:id``: edit a pending escrow; at least one field (REFERENCE §2.6).
+
+        The API reads an updated ``amount`` as TND, whatever currency the escrow
+        was created in, so a new amount is refused unless it comes with
+        ``amount_currency="TND"``: ``update(id, amount=Decimal("120"),
+        amount_currency="TND")``. On a USD or EUR escrow, convert the amount to
+        TND first; otherwise 120 USD would silently become 120 TND. Nothing is
+        sent when a rule is broken. The contract terms cannot be changed here
+        (the endpoint does not list them).
+        """
         v = Violations("escrow update")
         body: dict[str, Any] = {}
         if title is not None:
             v.text("title", title, min_len=1, max_len=200)
             body["title"] = title
+        if amount_currency is not None and amount_currency != "TND":
+            v.add(
+                "amount_currency",
+                f"must be 'TND': the API takes an updated amount in TND only "
+                f"(got {amount_currency!r}); convert the amount to TND first",
+            )
+        elif amount_currency is not None and amount is None:
+            v.add("amount_currency", "only applies together with amount")
         if amount is not None:
             body["amount"] = v.money("amount", amount)
+            if amount_currency is None:
+                v.add(
+                    "amount",
+                    "is read by the API as TND, whatever currency the escrow was created in;"
+                    " pass amount_currency='TND' to confirm this amount is in TND"
+                    " (convert a USD or EUR amount to TND first)",
+                )
         if description is not None:
             v.text("description", description, max_len=2000)
             body["description"] = description
@@ -392,8 +428,9 @@ class Escrows(Resource):
             )
         v.raise_if_any()
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
-        data = await self._client._request("PUT", path, json=body, timeout=timeout)
-        return self._parse(data, EscrowResult)
+        return await self._client._request(
+            "PUT", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+        )
 
     async def deliver(
         self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
@@ -429,19 +466,22 @@ class Escrows(Resource):
         self, escrow_id: str, action: str, body: dict[str, Any] | None, timeout: TimeoutArg
     ) -> EscrowResult:
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/{action}"
-        data = await self._client._request("POST", path, json=body, timeout=timeout)
-        return self._parse(data, EscrowResult)
+        return await self._client._request(
+            "POST", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+        )
 
     async def contract(
         self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
     ) -> Contract:
         """``GET /escrows/:id/contract``: standard escrows only; others answer 404 (§2.10)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/contract"
-        data = await self._client._request("GET", path, timeout=timeout)
-        return self._parse(data, Contract, key="contract")
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Contract, key="contract")
+        )
 
     async def proof(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Proof:
         """``GET /escrows/:id/proof``: proof status of a quick escrow with proof (§2.11)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/proof"
-        data = await self._client._request("GET", path, timeout=timeout)
-        return self._parse(data, Proof, key="proof")
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(Proof, key="proof")
+        )

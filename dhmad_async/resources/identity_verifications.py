@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import IdentityVerification, IdentityVerificationList
 from dhmad_async.resources._base import Resource, Violations, path_id
 from dhmad_async.resources.checkout_sessions import check_redirect_url
@@ -53,18 +54,21 @@ class IdentityVerifications(Resource):
             body["redirect_url"] = redirect_url
         if metadata is not None:
             body["metadata"] = dict(metadata)
-        data = await self._client._request(
-            "POST", "/identity-verifications", json=body, timeout=timeout
+        return await self._client._request(
+            "POST",
+            "/identity-verifications",
+            json=body,
+            timeout=timeout,
+            parse=response_parser(IdentityVerification),
         )
-        return self._parse(data, IdentityVerification)
 
     async def get(
         self, verification_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
     ) -> IdentityVerification:
         """``GET /identity-verifications/:id``."""
         path = f"/identity-verifications/{path_id('verification_id', verification_id)}"
-        return self._parse(
-            await self._client._request("GET", path, timeout=timeout), IdentityVerification
+        return await self._client._request(
+            "GET", path, timeout=timeout, parse=response_parser(IdentityVerification)
         )
 
     async def list(
@@ -74,10 +78,11 @@ class IdentityVerifications(Resource):
         v = Violations("identity verification list")
         v.email("email", email)
         v.raise_if_any()
-        data = await self._client._request(
+        found = await self._client._request(
             "GET",
             "/identity-verifications",
             params={"email": email.strip().lower()},
             timeout=timeout,
+            parse=response_parser(IdentityVerificationList),
         )
-        return list(self._parse(data, IdentityVerificationList).verifications)
+        return list(found.verifications)

@@ -18,6 +18,7 @@ import attrs
 
 from dhmad_async._errors import AuthenticationError
 from dhmad_async._sansio import root_url
+from dhmad_async._serialization import response_parser
 from dhmad_async.models import OAuthToken, UserInfo
 from dhmad_async.resources._base import InvalidParamsError, Resource, Violations
 
@@ -164,16 +165,23 @@ class OAuth(Resource):
         }
         if code_verifier is not None:
             body["code_verifier"] = code_verifier
-        data = await self._client._request(
-            "POST", "/oauth/token", json=body, base="root", authenticate=False
+        return await self._client._request(
+            "POST",
+            "/oauth/token",
+            json=body,
+            base="root",
+            authenticate=False,
+            parse=response_parser(OAuthToken),
         )
-        return self._parse(data, OAuthToken)
 
     async def userinfo(self, access_token: str) -> UserInfo:
         """``GET /api/oauth/userinfo`` with the user's access token."""
         if not isinstance(access_token, str) or not access_token:
             raise InvalidParamsError("userinfo request", {"access_token": "is required"})
-        data = await self._client._request(
-            "GET", "/oauth/userinfo", base="root", bearer=access_token
+        return await self._client._request(
+            "GET",
+            "/oauth/userinfo",
+            base="root",
+            bearer=access_token,
+            parse=response_parser(UserInfo),
         )
-        return self._parse(data, UserInfo)

@@ -212,7 +212,7 @@ async def test_update_escrow() -> None:
     """PUT /escrows/:id sends only the given fields, camelCased."""
     client, t = _client(response(200, sample("escrow_update")))
     result = await client.escrows.update(
-        ESCROW_ID, amount=Decimal("1500.00"), estimated_delivery_days=14
+        ESCROW_ID, amount=Decimal("1500.00"), amount_currency="TND", estimated_delivery_days=14
     )
     assert (t.last.method, t.last.path) == ("PUT", f"/api/v1/escrows/{ESCROW_ID}")
     assert t.last.body == b'{"amount":1500.00,"estimatedDeliveryDays":14}'

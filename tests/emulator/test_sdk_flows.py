@@ -116,7 +116,11 @@ async def test_create_get_update_with_exact_decimals(client: DhmadClient) -> Non
     got = await client.escrows.get(created.escrow.id)
     assert got.amount == Decimal("1500.50") and got.status == "pending"
     updated = await client.escrows.update(
-        created.escrow.id, amount=Decimal("2000"), title="Kilim XL", estimated_delivery_days=9
+        created.escrow.id,
+        amount=Decimal("2000"),
+        amount_currency="TND",
+        title="Kilim XL",
+        estimated_delivery_days=9,
     )
     assert updated.escrow.escrow_fee == Decimal("100") and updated.escrow.title == "Kilim XL"
     assert (await client.escrows.get(created.escrow.id)).estimated_delivery_days == 9

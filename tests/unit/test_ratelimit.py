@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import random
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +22,8 @@ from dhmad_async.ratelimit._local import (
     create_limiter,
 )
 from dhmad_async.testing._fake_clock import FakeClock
+
+T = TypeVar("T")
 
 
 class SlidingWindowServer:
@@ -460,3 +464,159 @@ async def test_create_limiter_builds_or_passes_through() -> None:
     mine = NullLimiter()
     assert create_limiter(mine, clock=clock) is mine
     assert isinstance(mine, RateLimiter)
+
+
+# --- the margin scales with the window ----------------------------------------------------
+
+
+def test_default_margin_is_a_sixtieth_of_the_window() -> None:
+    """1 s on DHMAD's 60 s window (as before), 1/60 s on a 1 s window; explicit values win."""
+    assert RateLimit().effective_margin == 1.0
+    assert RateLimit().counted_window == 61.0
+    assert RateLimit(requests=10, per=1.0).effective_margin == pytest.approx(1 / 60)
+    assert RateLimit(per=1.0, margin=0.5).effective_margin == 0.5
+    assert RateLimit(margin=0.0).counted_window == 60.0
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="margin"):
+            RateLimit(margin=bad)
+
+
+async def test_short_window_runs_at_full_speed_with_the_default_margin() -> None:
+    """
+    RateLimit(requests=10, per=1.0) admits about 10 per second, not 5.
+
+    Before, the absolute 1 s margin made the counted window 2 s: half speed.
+    The server's window is still never overrun.
+    """
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(RateLimit(requests=10, per=1.0, pause_jitter=0.0), clock=clock)
+    server = SlidingWindowServer(limit=10, per=1.0)
+
+    async def sender() -> None:
+        while True:
+            await limiter.acquire()
+            server.hit(clock.monotonic())
+
+    senders = [asyncio.create_task(sender()) for _ in range(20)]
+    await clock.advance(0)
+    for _ in range(100):
+        await clock.advance(0.1)
+    admitted = len(server.accepted)
+    for task in senders:
+        task.cancel()
+    await asyncio.gather(*senders, return_exceptions=True)
+    await limiter.aclose()
+    assert server.rejected == []
+    assert server.max_in_any_window() <= 10
+    assert admitted >= 95  # ~10 per 1.017 s over 10 s; half speed gave ~55
+
+
+# --- a pause longer than max_server_wait: fail fast, one probe per window -------------------
+
+
+async def in_task(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` in a task of its own (the limiter tells probes apart by task)."""
+    return await asyncio.create_task(coro)
+
+
+async def send(limiter: SlidingWindowLimiter, answer: ServerRateLimit | None) -> None:
+    """One request as the client makes it: acquire, then (if answered) observe, in one task."""
+    await limiter.acquire()
+    if answer is not None:
+        await limiter.observe(answer)
+
+
+async def test_long_pause_admits_one_probe_per_window_and_its_answer_lifts_it() -> None:
+    """Calls fail fast; after one window one call goes; its non-429 answer ends the pause."""
+    clock = FakeClock()
+    limiter = make(clock, requests=100, per=60.0, burst=10)
+    await in_task(send(limiter, ServerRateLimit(retry_after=3600.0, rejected=True)))
+    await clock.advance(59.9)
+    with pytest.raises(RateLimitError):
+        await in_task(send(limiter, None))
+    await clock.advance(0.1)
+    await in_task(send(limiter, ServerRateLimit()))  # the probe, answered 200
+    for _ in range(5):
+        await in_task(send(limiter, None))  # no longer paused
+    await limiter.aclose()
+
+
+async def test_a_refused_probe_keeps_the_pause_and_the_next_probe_waits_a_window() -> None:
+    """A probe answered 429 again: calls keep failing fast; exactly one probe per window."""
+    clock = FakeClock()
+    limiter = make(clock, requests=100, per=60.0, burst=10)
+    await in_task(send(limiter, ServerRateLimit(retry_after=3600.0, rejected=True)))
+    admitted = 0
+    for _ in range(3 * 12):  # three windows, a call every 5 s
+        await clock.advance(5)
+        try:
+            await in_task(send(limiter, ServerRateLimit(remaining=0, rejected=True)))
+        except RateLimitError:
+            continue
+        admitted += 1
+    assert admitted == 3
+    await limiter.aclose()
+
+
+async def test_a_probe_refused_with_a_short_wait_replaces_the_long_pause() -> None:
+    """The probe's 429 is the server's latest word: retryAfter 5 means 5 s, not the old hour."""
+    clock = FakeClock()
+    limiter = make(clock, requests=100, per=60.0, burst=10)
+    await in_task(send(limiter, ServerRateLimit(retry_after=3600.0, rejected=True)))
+    await clock.advance(60)
+    await in_task(send(limiter, ServerRateLimit(retry_after=5.0, rejected=True)))
+    waiting = asyncio.create_task(limiter.acquire())  # a short pause is waited out, not refused
+    await clock.advance(4.9)
+    assert not waiting.done()
+    await clock.advance(0.1)
+    assert waiting.done() and waiting.exception() is None
+    await limiter.aclose()
+
+
+async def test_answers_to_requests_sent_before_the_pause_do_not_lift_it() -> None:
+    """Only the probe's answer lifts a pause; a 200 to an older request in flight does not."""
+    clock = FakeClock()
+    limiter = make(clock, requests=100, per=60.0, burst=10)
+    earlier = [asyncio.create_task(limiter.acquire()) for _ in range(3)]
+    await asyncio.gather(*earlier)
+    await in_task(limiter.observe(ServerRateLimit(retry_after=3600.0, rejected=True)))
+    for _ in range(3):
+        await in_task(limiter.observe(ServerRateLimit(remaining=50)))  # the others' 200s
+    with pytest.raises(RateLimitError, match="max_server_wait"):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+async def test_a_probe_that_got_no_answer_does_not_count_as_a_later_one() -> None:
+    """A probe whose request failed leaves no trace: the next window probes again."""
+    clock = FakeClock()
+    limiter = make(clock, requests=100, per=60.0, burst=10)
+
+    async def worker() -> list[str]:
+        # One task making calls in sequence, like a batch worker.
+        outcomes: list[str] = []
+        await limiter.acquire()
+        await limiter.observe(ServerRateLimit(retry_after=3600.0, rejected=True))
+        await clock.sleep(60)
+        await limiter.acquire()  # the probe; its connection fails: no observe
+        outcomes.append("probe sent")
+        await clock.sleep(1)
+        try:
+            await limiter.acquire()
+        except RateLimitError:
+            outcomes.append("refused")
+        await limiter.observe(ServerRateLimit())  # an answer, but not to a probe
+        try:
+            await limiter.acquire()
+        except RateLimitError:
+            outcomes.append("still refused")
+        await clock.sleep(60)
+        await limiter.acquire()
+        outcomes.append("next probe sent")
+        return outcomes
+
+    task = asyncio.create_task(worker())
+    for _ in range(130):
+        await clock.advance(1)
+    assert await task == ["probe sent", "refused", "still refused", "next probe sent"]
+    await limiter.aclose()

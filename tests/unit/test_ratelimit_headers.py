@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dhmad_async.ratelimit._headers import ServerRateLimit, parse_server_rate_limit
+from dhmad_async._config import RetryAfterUnit
+from dhmad_async.ratelimit._headers import (
+    MAX_SERVER_WAIT,
+    ServerRateLimit,
+    parse_retry_after,
+    parse_server_rate_limit,
+)
 
 NOW = 1_700_000_000.0
 
@@ -107,10 +113,72 @@ def test_header_retry_after_wins_over_body() -> None:
     assert parse({"retry-after": "5"}, status=429, body={"retryAfter": 3600}).retry_after == 5.0
 
 
-def test_body_retry_after_scale_is_configurable() -> None:
-    """A different unit for the body field can be configured."""
-    info = parse_server_rate_limit(429, {}, {"retryAfter": 3600}, NOW, body_retry_after_scale=0.001)
-    assert info is not None and info.retry_after == pytest.approx(3.6)
+@pytest.mark.parametrize(
+    ("unit", "value", "seconds"),
+    [
+        ("seconds", 3600, 3600.0),
+        ("milliseconds", 3600, 3.6),
+        # "auto": longer than the 60 s window, and fits once read as ms -> ms.
+        ("auto", 3600, 3.6),
+        ("auto", 30, 30.0),  # fits the window as seconds
+        ("auto", 60, 60.0),
+        ("auto", 600_000, 86_400.0),  # 600 s as ms is still past the window: seconds, clamped
+    ],
+)
+def test_body_retry_after_unit_is_configurable(
+    unit: RetryAfterUnit, value: int, seconds: float
+) -> None:
+    """The body field's unit is undocumented, so it is an option: seconds, ms or auto."""
+    info = parse_server_rate_limit(
+        429, {}, {"retryAfter": value}, NOW, retry_after_unit=unit, window=60.0
+    )
+    assert info is not None and info.retry_after == pytest.approx(seconds)
+
+
+def test_retry_after_unit_does_not_apply_to_headers() -> None:
+    """Retry-After (seconds) and retry-after-ms have defined units; the option leaves them alone."""
+    units: tuple[RetryAfterUnit, ...] = ("milliseconds", "auto")
+    for unit in units:
+        info = parse_server_rate_limit(
+            429, {"retry-after": "3600"}, {"retryAfter": 5}, NOW, retry_after_unit=unit
+        )
+        assert info is not None and info.retry_after == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"retry-after": "1e300"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after": "Infinity"}, None),
+        ({"retry-after": "Fri, 31 Dec 9999 23:59:59 GMT"}, None),
+        ({"retry-after": "Sat, 01 Jan 99999 00:00:00 GMT"}, None),
+        ({"retry-after-ms": "1e308"}, None),
+        ({}, {"retryAfter": Decimal("1E+300")}),
+        ({}, {"retryAfter": float("inf")}),
+        ({}, b'{"retryAfter": 1e999}'),
+    ],
+)
+def test_absurd_waits_are_clamped_to_the_documented_maximum(
+    headers: dict[str, str], body: object
+) -> None:
+    """Huge, infinite or far-future waits become MAX_SERVER_WAIT (one day), never more."""
+    info = parse(headers, status=429, body=body)
+    assert info.retry_after == MAX_SERVER_WAIT == 86_400.0
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "-nan"])
+def test_nan_wait_is_ignored(value: str) -> None:
+    """NaN is not a wait: the header is ignored and the body's value is used instead."""
+    info = parse({"retry-after": value}, status=429, body={"retryAfter": 7})
+    assert info.retry_after == 7.0
+    assert parse({"retry-after": value}, status=429).retry_after is None
+
+
+def test_absurd_reset_is_clamped() -> None:
+    """A reset of 1e300 (or a year-9999 date) is clamped like a wait."""
+    assert parse({"x-ratelimit-reset": "1e300"}).reset_after == MAX_SERVER_WAIT
+    assert parse_retry_after({"retry-after": "1e300"}, NOW) == MAX_SERVER_WAIT
 
 
 def test_retry_after_ignored_on_other_statuses() -> None:
@@ -120,8 +188,10 @@ def test_retry_after_ignored_on_other_statuses() -> None:
 
 def test_bare_429_means_budget_exhausted_unless_disabled() -> None:
     """A 429 with no hints reads as remaining=0, unless that inference is turned off."""
-    assert parse({}, status=429) == ServerRateLimit(remaining=0)
-    assert parse_server_rate_limit(429, {}, None, NOW, assume_exhausted_on_429=False) is None
+    assert parse({}, status=429) == ServerRateLimit(remaining=0, rejected=True)
+    assert parse_server_rate_limit(
+        429, {}, None, NOW, assume_exhausted_on_429=False
+    ) == ServerRateLimit(rejected=True)
 
 
 def test_negative_remaining_clamps_to_zero() -> None:
@@ -147,7 +217,7 @@ def test_garbage_is_ignored(headers: dict[str, str]) -> None:
 @pytest.mark.parametrize("body", [None, [], "not json", b"\xff", {"retryAfter": "soon"}, 42])
 def test_garbage_body_on_429_is_ignored(body: object) -> None:
     """A 429 body that is not the documented shape only yields remaining=0."""
-    assert parse({}, status=429, body=body) == ServerRateLimit(remaining=0)
+    assert parse({}, status=429, body=body) == ServerRateLimit(remaining=0, rejected=True)
 
 
 @given(

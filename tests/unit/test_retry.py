@@ -18,7 +18,7 @@ from dhmad_async import (
     RetryPolicy,
 )
 from dhmad_async._errors import BadRequestError, DhmadError
-from dhmad_async._retry import compute_backoff, give_up, is_ambiguous, retry_call, should_retry
+from dhmad_async._retry import compute_backoff, give_up, retry_call, should_retry
 
 POLICY = RetryPolicy(attempts=4, wait_initial=0.5, wait_max=8.0, wait_jitter=0.0)
 
@@ -146,15 +146,6 @@ def test_rate_limit_above_cap_is_not_retried() -> None:
     """A Retry-After longer than max_server_wait is not waited for."""
     exc = RateLimitError(status=429, retry_after=3600)
     assert not should_retry(exc, idempotent=True, policy=POLICY, max_server_wait=120)
-
-
-def test_is_ambiguous() -> None:
-    """Sent-or-unknown connection failures and 5xx may have taken effect; 4xx did not."""
-    assert is_ambiguous(APIConnectionError(request_sent=None))
-    assert is_ambiguous(APITimeoutError(request_sent=True))
-    assert not is_ambiguous(APIConnectionError(request_sent=False))
-    assert is_ambiguous(_status(500))
-    assert not is_ambiguous(_status(429))
 
 
 async def test_cancelled_error_propagates_at_once() -> None:
