@@ -43,7 +43,6 @@ ID_HEADER = "X-Webhook-Id"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 
 _R = WebhookFailureReason
-_BYTES = (bytes, bytearray, memoryview)
 
 
 def _header(headers: Mapping[str, str], canonical: str, lower: str) -> str | None:
@@ -64,6 +63,23 @@ def _header(headers: Mapping[str, str], canonical: str, lower: str) -> str | Non
     if isinstance(value, bytes):
         return value.decode("latin-1")  # ASGI-style raw header values
     return None
+
+
+def _as_bytes(body: object) -> bytes:
+    """The body as ``bytes``; MALFORMED_BODY for anything that is not a readable buffer.
+
+    hashlib refuses some buffers outright (a strided or released ``memoryview``
+    raises ``BufferError``/``ValueError``), so every buffer is copied to ``bytes``
+    first: the MAC is then over exactly the bytes the caller's view shows.
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray | memoryview):
+        try:
+            return bytes(body)
+        except (ValueError, BufferError, TypeError):
+            raise WebhookVerificationError(_R.MALFORMED_BODY, "body is not readable") from None
+    raise WebhookVerificationError(_R.MALFORMED_BODY, "body must be bytes")
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -147,7 +163,7 @@ class WebhookVerifier:
         """
         try:
             body = js_stringify(payload)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError, RecursionError, OverflowError):
             raise WebhookVerificationError(_R.MALFORMED_BODY, "body is not JSON data") from None
         self._check(body, headers, raw_only=True)
         return self._event(body, headers, dict(payload))
@@ -193,15 +209,14 @@ class WebhookVerifier:
         candidates = self.scheme.decode_signatures(signature)
         if not candidates:
             raise WebhookVerificationError(_R.MALFORMED_SIGNATURE, "signature is malformed")
-        if not isinstance(body, _BYTES):
-            raise WebhookVerificationError(_R.MALFORMED_BODY, "body must be bytes")
+        body = _as_bytes(body)
         if self._matches(body, candidates, timestamp, event_id):
             return None
         if self.allow_reserialized and not raw_only:
             payload = parse_body(bytes(body))
             try:
                 again = js_stringify(payload)
-            except (TypeError, ValueError, RecursionError):
+            except (TypeError, ValueError, RecursionError, OverflowError):
                 again = b""
             if again != body and self._matches(again, candidates, timestamp, event_id):
                 return payload
