@@ -164,9 +164,28 @@ class VerificationInfo:
         return _str(_first(self.raw, "id", "_id", "verificationId"))
 
     @property
+    def kyc_status(self) -> str | None:
+        """The KYC outcome: ``pending``, ``approved`` or ``rejected`` (unknown values as sent).
+
+        DHMAD's verification objects carry it as ``kyc_status``; ``kycStatus`` and a
+        plain ``status`` are read too.
+        """
+        return _str(_first(self.raw, "kyc_status", "kycStatus", "status"))
+
+    @property
     def status(self) -> str | None:
-        """``approved``/``rejected``/... as sent."""
-        return _str(self.raw.get("status"))
+        """The KYC outcome; the same as :attr:`kyc_status`."""
+        return self.kyc_status
+
+    @property
+    def claim_status(self) -> str | None:
+        """``pending`` until the user registers with the verified email, then ``linked``."""
+        return _str(_first(self.raw, "claim_status", "claimStatus"))
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When the verification last changed, when the payload says."""
+        return _datetime(_first(self.raw, "updated_at", "updatedAt"))
 
     @property
     def external_user_id(self) -> str | None:
@@ -331,16 +350,46 @@ class _IdentityEvent(WebhookEvent):
         return VerificationInfo(value if isinstance(value, Mapping) else self.data)
 
 
+    @property
+    def verification_id(self) -> str | None:
+        """The verification id (pass it to ``client.identity_verifications.get``)."""
+        return self.verification.id
+
+    @property
+    def kyc_status(self) -> str | None:
+        """The KYC outcome carried by the event: ``approved``, ``rejected``, ``pending``..."""
+        return self.verification.kyc_status
+
+
 class IdentityVerificationUpdated(_IdentityEvent):
-    """``identity.verification.updated``: pre-account KYC approved or rejected."""
+    """``identity.verification.updated``: pre-account KYC approved or rejected.
+
+    Read the outcome with :attr:`approved` / :attr:`rejected` (strict: an unknown
+    or missing status is neither) or :attr:`kyc_status`.
+    """
 
     EVENT_TYPE = "identity.verification.updated"
+
+    @property
+    def approved(self) -> bool:
+        """True only when the event says ``kyc_status`` is ``approved``."""
+        return self.kyc_status == "approved"
+
+    @property
+    def rejected(self) -> bool:
+        """True only when the event says ``kyc_status`` is ``rejected``."""
+        return self.kyc_status == "rejected"
 
 
 class IdentityVerificationLinked(_IdentityEvent):
     """``identity.verification.linked``: KYC attached to a newly registered user."""
 
     EVENT_TYPE = "identity.verification.linked"
+
+    @property
+    def linked_user_id(self) -> str | None:
+        """The DHMAD user id the verification is now attached to."""
+        return self.verification.linked_user_id
 
 
 #: Event type -> class; anything else parses as a plain :class:`WebhookEvent`.

@@ -20,8 +20,14 @@ from dhmad_async import (
     WebhookFailureReason,
     WebhookVerificationError,
 )
-from dhmad_async.testing import Emulator
-from dhmad_async.webhooks import ContractSigned, EscrowStatusUpdated, WebhookVerifier
+from dhmad_async.testing import ApiOptions, Emulator
+from dhmad_async.webhooks import (
+    ContractSigned,
+    EscrowStatusUpdated,
+    IdentityVerificationLinked,
+    IdentityVerificationUpdated,
+    WebhookVerifier,
+)
 
 
 @pytest.fixture
@@ -156,3 +162,34 @@ async def test_secret_rotation(
     first, second = both.verify(before_b, before_h), both.verify(after_b, after_h)
     assert first.id != second.id
     assert new not in repr(both) and old not in repr(both)
+
+
+async def test_kyc_outcome_is_readable_from_the_emulators_deliveries(receiver: Receiver) -> None:
+    """The emulator's identity events (kyc_status payloads) expose the outcome on the event."""
+    async with (
+        Emulator(api=ApiOptions(kyc_auto_approve=False)) as emu,
+        DhmadDeveloperClient(emu.developer_token, base_url=emu.base_url) as dev,
+        DhmadClient(emu.api_key, base_url=emu.base_url) as client,
+    ):
+        hook = await dev.webhooks.create(
+            receiver.url,
+            events=["identity.verification.updated", "identity.verification.linked"],
+        )
+        assert hook.secret is not None
+        approved = await client.identity_verifications.create(
+            email="seller@example.com", external_user_id="seller_42"
+        )
+        rejected = await client.identity_verifications.create(email="other@example.com")
+        await emu.decide_verification(approved.id, "approve")
+        await emu.decide_verification(rejected.id, "reject")
+        await emu.link_verification(approved.id)
+        await emu.wait_for_deliveries()
+    verifier = WebhookVerifier(secrets=[hook.secret])
+    events = [verifier.verify(body, headers) for headers, body in receiver.seen]
+    updates = {e.verification_id: e for e in events if isinstance(e, IdentityVerificationUpdated)}
+    assert updates[approved.id].approved and updates[approved.id].kyc_status == "approved"
+    assert updates[approved.id].verification.external_user_id == "seller_42"
+    assert updates[rejected.id].rejected and not updates[rejected.id].approved
+    (linked,) = [e for e in events if isinstance(e, IdentityVerificationLinked)]
+    assert linked.verification_id == approved.id and linked.linked_user_id
+    assert linked.verification.claim_status == "linked"

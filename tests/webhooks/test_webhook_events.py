@@ -14,6 +14,7 @@ from dhmad_async.webhooks import (
     DeliveryRejected,
     EscrowStatusUpdated,
     IdentityVerificationLinked,
+    IdentityVerificationUpdated,
     WebhookEvent,
     WebhookVerifier,
     format_timestamp,
@@ -150,3 +151,59 @@ def test_emulator_style_delivery_round_trips() -> None:
     """The test helper's compact body is already its own JSON.stringify form."""
     body, _ = delivery()
     assert js_stringify(json.loads(body, parse_float=Decimal)) == body
+
+
+@pytest.mark.parametrize(
+    "verification",
+    [
+        {"id": "v1", "kyc_status": "approved", "claim_status": "pending"},  # REFERENCE's shape
+        {"id": "v1", "kycStatus": "approved", "claimStatus": "pending"},
+        {"id": "v1", "status": "approved"},
+    ],
+)
+def test_kyc_outcome_is_readable(verification: dict[str, str]) -> None:
+    """identity.verification.updated exposes the KYC outcome whichever key carries it."""
+    payload = {"type": "identity.verification.updated", "data": {"verification": verification}}
+    event = _verify(payload)
+    assert isinstance(event, IdentityVerificationUpdated)
+    assert event.verification.status == "approved"
+    assert event.kyc_status == "approved"
+    assert event.approved is True and event.rejected is False
+    assert event.verification.id == "v1"
+
+
+def test_kyc_rejection_and_top_level_shape() -> None:
+    """A top-level payload with kyc_status (no data object) reads the same way."""
+    event = _verify(
+        {
+            "type": "identity.verification.updated",
+            "id": "v2",
+            "kyc_status": "rejected",
+            "external_user_id": "seller_42",
+        }
+    )
+    assert isinstance(event, IdentityVerificationUpdated)
+    assert (event.kyc_status, event.approved, event.rejected) == ("rejected", False, True)
+    assert event.verification.external_user_id == "seller_42"
+
+
+def test_kyc_linked_exposes_claim_and_linked_user() -> None:
+    """identity.verification.linked gives the claim status and the DHMAD user id."""
+    event = _verify(
+        {
+            "type": "identity.verification.linked",
+            "data": {
+                "verification": {
+                    "kyc_status": "approved",
+                    "claim_status": "linked",
+                    "linked_user_id": "u9",
+                    "updated_at": "2026-06-10T09:00:00.000Z",
+                }
+            },
+        }
+    )
+    assert isinstance(event, IdentityVerificationLinked)
+    assert (event.kyc_status, event.verification.claim_status) == ("approved", "linked")
+    assert event.linked_user_id == "u9"
+    assert event.verification.updated_at is not None
+    assert event.verification.updated_at.isoformat() == "2026-06-10T09:00:00+00:00"
