@@ -23,10 +23,14 @@ from dhmad_async import (
 from dhmad_async.testing import ApiOptions, Emulator
 from dhmad_async.webhooks import (
     ContractSigned,
+    CurrentState,
     EscrowStatusUpdated,
     IdentityVerificationLinked,
     IdentityVerificationUpdated,
+    WebhookEvent,
     WebhookVerifier,
+    current_state_handler,
+    fetch_current,
 )
 
 
@@ -193,3 +197,69 @@ async def test_kyc_outcome_is_readable_from_the_emulators_deliveries(receiver: R
     (linked,) = [e for e in events if isinstance(e, IdentityVerificationLinked)]
     assert linked.verification_id == approved.id and linked.linked_user_id
     assert linked.verification.claim_status == "linked"
+
+
+async def test_fetch_current_flags_events_the_escrow_has_moved_past(
+    developer: DhmadDeveloperClient, client: DhmadClient, emu: Emulator, receiver: Receiver
+) -> None:
+    """Re-fetching turns a replayed or overtaken event into a skipped one, not an action."""
+    hook = await developer.webhooks.create(
+        receiver.url, events=["escrow.status.updated", "contract.signed"]
+    )
+    assert hook.secret is not None
+    escrow_id = await _new_escrow(client)
+    session = await client.checkout_sessions.create(
+        escrow_id,
+        action="sign_contract",
+        target_user_email="buyer@example.com",
+        redirect_url="http://localhost:3000/done",
+    )
+    await emu.complete_session(session.session_id)  # contract.signed while pending
+    await client.escrows.cancel(escrow_id)  # then escrow.status.updated: cancelled
+    await emu.wait_for_deliveries()
+    verifier = WebhookVerifier(secrets=[hook.secret])
+    events = [verifier.verify(body, headers) for headers, body in receiver.seen]
+    signed = next(e for e in events if isinstance(e, ContractSigned))
+    cancelled = next(e for e in events if isinstance(e, EscrowStatusUpdated))
+
+    old = await fetch_current(client, signed)
+    assert old.stale and old.escrow is not None and old.escrow.status == "cancelled"
+    now = await fetch_current(client, cancelled)
+    assert not now.stale and now.escrow is not None and now.escrow.id == escrow_id
+
+    acted: list[tuple[str, str | None]] = []
+
+    async def on_event(event: WebhookEvent, current: CurrentState) -> None:
+        assert current.escrow is not None
+        acted.append((event.type, current.escrow.status))
+
+    handler = current_state_handler(client, on_event)
+    for event in (signed, cancelled, signed):  # the last one: a replay of the stale event
+        await handler(event)
+    assert acted == [("escrow.status.updated", "cancelled")]
+
+
+async def test_fetch_current_for_identity_events(receiver: Receiver) -> None:
+    """Identity events re-fetch the verification; an approval stays current after linking."""
+    async with (
+        Emulator(api=ApiOptions(kyc_auto_approve=False)) as emu,
+        DhmadDeveloperClient(emu.developer_token, base_url=emu.base_url) as dev,
+        DhmadClient(emu.api_key, base_url=emu.base_url) as client,
+    ):
+        hook = await dev.webhooks.create(
+            receiver.url,
+            events=["identity.verification.updated", "identity.verification.linked"],
+        )
+        assert hook.secret is not None
+        record = await client.identity_verifications.create(email="seller@example.com")
+        await emu.decide_verification(record.id, "approve")
+        await emu.link_verification(record.id)
+        await emu.wait_for_deliveries()
+        verifier = WebhookVerifier(secrets=[hook.secret])
+        events = [verifier.verify(body, headers) for headers, body in receiver.seen]
+        states = [await fetch_current(client, event) for event in events]
+    assert [type(e) for e in events] == [IdentityVerificationUpdated, IdentityVerificationLinked]
+    assert [s.stale for s in states] == [False, False]
+    assert all(s.verification is not None and s.verification.id == record.id for s in states)
+    assert states[1].verification is not None
+    assert states[1].verification.claim_status == "linked"

@@ -19,6 +19,7 @@ from dhmad_async.webhooks import (
     WebhookVerifier,
     format_timestamp,
     js_stringify,
+    sign,
     signed_headers,
 )
 from dhmad_async.webhooks._jsonjs import js_number
@@ -54,8 +55,12 @@ def test_event_key_instead_of_type_and_header_fallbacks() -> None:
     event = _verify({"event": "escrow.status.updated", "data": {"escrow": {"status": "paid"}}})
     assert isinstance(event, EscrowStatusUpdated)
     assert event.id == "hdr_id"
-    # The header id is unsigned under the default scheme: dedup keys on the body.
-    assert event.dedup_key.startswith("sha256:")
+    # The header id is unsigned under the default scheme: it is not part of the dedup key.
+    other = _verify(
+        {"event": "escrow.status.updated", "data": {"escrow": {"status": "paid"}}},
+        event_id="another_id",
+    )
+    assert event.dedup_key == other.dedup_key
     assert event.timestamp is not None and event.timestamp.timestamp() == NOW
     assert event.status == "paid"
 
@@ -94,16 +99,14 @@ def test_amounts_are_decimal_and_bad_fields_are_none() -> None:
     assert event.escrow.id is None
 
 
-def test_dedup_key_falls_back_to_body_hash() -> None:
-    """Without header or body id, the dedup key is the body's sha256."""
-    body = b'{"type":"x"}'
-    headers = {
-        "X-Webhook-Signature": signed_headers(body, SECRET, event_type="", event_id="")[
-            "X-Webhook-Signature"
-        ]
-    }
+def test_dedup_key_names_the_event_and_hashes_the_signed_body() -> None:
+    """The key reads type:subject:status, then the SHA-256 digest of the signed content."""
+    body = b'{"type":"escrow.status.updated","data":{"escrow":{"id":"e1","status":"paid"}}}'
+    headers = {"X-Webhook-Signature": sign(body, SECRET)}
     event = WebhookVerifier(SECRET, tolerance=None).verify(body, headers)
-    assert event.dedup_key.startswith("sha256:") and len(event.dedup_key) == 7 + 64
+    label, digest = event.dedup_key.rsplit(":", 1)
+    assert label == "escrow.status.updated:e1:paid" and len(digest) == 64
+    assert event.dedup_ambiguous  # no updatedAt, no event timestamp
 
 
 def test_every_documented_type_has_a_class() -> None:
