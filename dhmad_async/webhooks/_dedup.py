@@ -100,7 +100,8 @@ class DedupPolicy:
     event type, subject id and status.
 
     ``ambiguous_ttl`` is the one genuine trade-off. When a payload carries no
-    ``updatedAt`` and no event timestamp (REFERENCE's skeleton has neither), a
+    ``updatedAt`` and no event timestamp (the payload skeleton DHMAD documents has
+    neither), a
     byte-identical delivery may be a replay, a DHMAD retry *or* a genuine second
     event (``paid`` again after a rejected delivery). ``None`` (the default, safe
     for money) remembers such deliveries for the store's full ``ttl``: a genuine

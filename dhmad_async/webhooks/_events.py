@@ -508,7 +508,7 @@ def dedup_key_for(
     has one key. ``signed_id`` is ``X-Webhook-Id`` when the scheme signs it. An
     unsigned header never goes in: an attacker could replay a captured body
     under a fresh id, and if the header names the webhook rather than the event
-    (REFERENCE §7.2) it would make different events collide. Nor does a body
+    (DHMAD's docs leave that open) it would make different events collide. Nor does a body
     ``id`` alone: when it is the escrow's id, paid, delivered and completed
     would collide.
 
@@ -533,5 +533,5 @@ def dedup_key_for(
     digest.update(signed_body)
     key = ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
     # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
-    # the event or the webhook (REFERENCE §7.2), and a per-event id already differs.
+    # the event or the webhook, and a per-event id already makes the bytes differ.
     return key, not versioned

@@ -6,7 +6,7 @@ by default, **runs your handler before answering**: 200 once it succeeded; on
 failure (or timeout) the claim is released and the answer is 5xx, so DHMAD
 retries and the redelivery runs the handler again (at-least-once). With
 ``fast_ack=True`` the answer is 200 at once and the handler runs in the
-background (DHMAD's "respond quickly" advice, REFERENCE §4.2): at-most-once,
+background (DHMAD advises responding quickly): at-most-once,
 since a handler that fails or a process that dies after the 200 loses the
 event, unless the handler only puts it on a durable queue.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from dhmad_async._errors import WebhookFailureReason, WebhookVerificationError
@@ -246,7 +246,7 @@ class WebhookEndpoint:
         self,
         scope: Mapping[str, Any],
         receive: Callable[[], Awaitable[Mapping[str, Any]]],
-        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
         """Serve as an ASGI application (``http`` and ``lifespan`` scopes)."""
         if scope["type"] == "lifespan":
@@ -278,7 +278,7 @@ class WebhookEndpoint:
     async def _lifespan(
         self,
         receive: Callable[[], Awaitable[Mapping[str, Any]]],
-        send: Callable[[Mapping[str, Any]], Awaitable[None]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     ) -> None:
         while True:
             message = await receive()
@@ -300,7 +300,7 @@ def _asgi_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 async def _asgi_respond(
-    send: Callable[[Mapping[str, Any]], Awaitable[None]],
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
     status: int,
     body: bytes,
     *,

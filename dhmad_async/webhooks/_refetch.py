@@ -4,7 +4,7 @@ Re-fetch what an event is about before acting on it. I/O: HTTP, through the clie
 A webhook says what *was* true when it was sent. A replayed, delayed or
 reordered delivery can describe a state the escrow has left (``paid`` after it
 was cancelled), and DHMAD's own advice is to re-fetch the resource before an
-irreversible action (REFERENCE §4.6). :func:`fetch_current` does that and says
+irreversible action. :func:`fetch_current` does that and says
 whether the event still matches; :func:`current_state_handler` wraps a handler
 so it only ever runs with the current state, and skips stale events.
 """

@@ -355,3 +355,25 @@ def test_dedup_ttls_shorter_than_window_and_bad_timeouts_are_refused() -> None:
         )
     with pytest.raises(ValueError, match="handler_timeout"):
         WebhookEndpoint(_verifier(), Recorder(), handler_timeout=0)
+
+
+async def test_fastapi_example_serves_both_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/webhook_receiver_fastapi.py runs under uvicorn and verifies deliveries."""
+    import importlib.util
+    from pathlib import Path
+
+    monkeypatch.setenv("DHMAD_WEBHOOK_SECRET", SECRET)
+    path = Path(__file__).parents[2] / "examples" / "webhook_receiver_fastapi.py"
+    spec = importlib.util.spec_from_file_location("webhook_receiver_fastapi_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    # The example verifies against the real clock: sign a delivery stamped now.
+    import time
+
+    body, headers = delivery(when=time.time())
+    async with serve_asgi(example.app) as base, aiohttp.ClientSession() as session:
+        mounted = await _post(session, base + "/hooks/", body, headers)
+        routed = await _post(session, base + "/webhooks/dhmad", body, headers)
+    assert mounted == (200, {"received": True})
+    assert routed == (200, {"received": True, "duplicate": True})  # one shared store
