@@ -1,7 +1,11 @@
 """
-Receive DHMAD webhooks with aiohttp.web: verify, dedupe in Redis, answer fast, process later.
+Receive DHMAD webhooks with aiohttp.web: verify, dedupe in Redis, handle, then answer.
 
-Run: DHMAD_WEBHOOK_SECRET=... python examples/webhook_receiver_aiohttp.py
+The handler runs before the answer (at-least-once): if it raises, the receiver
+answers 500 and releases the event, so DHMAD's retry runs it again. It re-fetches
+the escrow first, so a replayed or overtaken event is skipped rather than acted on.
+
+Run: DHMAD_API_KEY=... DHMAD_WEBHOOK_SECRET=... python examples/webhook_receiver_aiohttp.py
 """
 
 from __future__ import annotations
@@ -10,20 +14,27 @@ import os
 
 from aiohttp import web
 
+from dhmad_async import DhmadClient
 from dhmad_async.webhooks import (
     ContractSigned,
+    CurrentState,
     EscrowStatusUpdated,
     RedisDedupStore,
     WebhookEvent,
     WebhookVerifier,
     aiohttp_webhook_handler,
+    current_state_handler,
 )
 
 
-async def on_event(event: WebhookEvent) -> None:
-    """Your business logic; runs after the 200 was sent. Re-fetch before irreversible steps."""
-    if isinstance(event, EscrowStatusUpdated):
-        print("escrow", event.escrow_id, "is now", event.status)
+async def on_event(event: WebhookEvent, current: CurrentState) -> None:
+    """Your business logic, with the escrow as the API shows it now.
+
+    Keep irreversible steps idempotent per escrow (a replay of a still-current
+    event is not stale), e.g. a unique constraint on (escrow id, "shipped").
+    """
+    if isinstance(event, EscrowStatusUpdated) and current.escrow is not None:
+        print("escrow", current.escrow.id, "is now", current.escrow.status)
     elif isinstance(event, ContractSigned):
         print("contract of", event.escrow_id, "signed by", event.signed_by)
     else:
@@ -35,13 +46,17 @@ def build_app() -> web.Application:
     secrets = [os.environ.get("DHMAD_WEBHOOK_SECRET", ""), os.environ.get("DHMAD_OLD_SECRET", "")]
     verifier = WebhookVerifier(secrets, tolerance=300)
     dedup = RedisDedupStore(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    handler = aiohttp_webhook_handler(verifier, on_event, dedup=dedup)
+    client = DhmadClient(os.environ.get("DHMAD_API_KEY", ""))
+    handler = aiohttp_webhook_handler(
+        verifier, current_state_handler(client, on_event), dedup=dedup, handler_timeout=20
+    )
     app = web.Application()
     app.router.add_post("/webhooks/dhmad", handler)
 
     async def shutdown(app: web.Application) -> None:
         await handler.endpoint.aclose()  # type: ignore[attr-defined]
         await dedup.aclose()
+        await client.aclose()
 
     app.on_cleanup.append(shutdown)
     return app

@@ -2,12 +2,18 @@
 Receive DHMAD webhooks in FastAPI/Starlette, two ways: mount the ASGI app, or call
 ``endpoint.process(raw body, headers)`` from a route. Needs ``pip install fastapi uvicorn``.
 
+The handler runs before the answer (at-least-once): a failure answers 500 and
+DHMAD's retry runs it again. For slow work pass ``fast_ack=True`` and make the
+handler only enqueue the event on a durable queue (fast-ack is at-most-once).
+
 Run: DHMAD_WEBHOOK_SECRET=... uvicorn examples.webhook_receiver_fastapi:app
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
@@ -15,7 +21,7 @@ from dhmad_async.webhooks import MemoryDedupStore, WebhookEndpoint, WebhookEvent
 
 
 async def on_event(event: WebhookEvent) -> None:
-    """Your business logic; runs in a background task after the 200."""
+    """Your business logic; raise to have DHMAD deliver the event again."""
     print("received", event.type, event.id)
 
 
@@ -25,7 +31,14 @@ endpoint = WebhookEndpoint(
     dedup=MemoryDedupStore(),  # one process only; use RedisDedupStore with several workers
 )
 
-app = FastAPI()
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await endpoint.aclose()  # waits for background handlers (fast_ack mode)
+
+
+app = FastAPI(lifespan=lifespan)
 # Way 1: a pure ASGI app, mounted (POST /hooks/).
 app.mount("/hooks", endpoint)
 
@@ -35,8 +48,3 @@ app.mount("/hooks", endpoint)
 async def dhmad_webhook(request: Request) -> Response:
     status, body = await endpoint.process(await request.body(), request.headers)
     return Response(content=body, status_code=status, media_type="application/json")
-
-
-@app.on_event("shutdown")
-async def wait_for_handlers() -> None:
-    await endpoint.aclose()

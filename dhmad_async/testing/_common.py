@@ -67,6 +67,10 @@ class EmuClock:
         """Real monotonic seconds (for rate-limit windows)."""
         return self.source.monotonic()
 
+    def wall(self) -> float:
+        """Real epoch seconds, unscaled (what a receiver's clock reads: delivery timestamps)."""
+        return self.source.time()
+
     def now(self) -> float:
         """Emulated epoch seconds."""
         elapsed = self.source.monotonic() - self._mono0

@@ -4,6 +4,10 @@ Does network I/O (aiohttp client) to the URLs registered via /api/developer/webh
 Payload and header shapes are INF (§4.2–§4.4): ``{"id","type","createdAt","data"}`` with
 ``X-Webhook-Signature/-Event/-Id/-Timestamp``; ``X-Webhook-Id`` is the event id (the same
 across retries and duplicates, so receivers can deduplicate on it).
+
+``X-Webhook-Timestamp`` is wall-clock time whatever ``time_scale`` is: it is read by the
+receiver's clock, which is not scaled. The body (``createdAt``, the escrow's
+``updatedAt``) is emulated time, like every API response.
 """
 
 from __future__ import annotations
@@ -43,8 +47,15 @@ class WebhookOptions:
 
     ``backoff`` is in emulated seconds (scaled by ``time_scale``); ``reorder_jitter`` is a
     random real delay in ``[0, reorder_jitter]`` before the first attempt, which makes
-    deliveries arrive out of order; ``timestamp_skew`` (emulated seconds) shifts
-    ``X-Webhook-Timestamp``; ``duplicate_rate`` sends a second copy of a delivered event.
+    deliveries arrive out of order; ``timestamp_skew`` (real seconds) shifts
+    ``X-Webhook-Timestamp``, as a sender whose clock is off would; ``duplicate_rate``
+    sends a second copy of a delivered event.
+
+    ``retries_keep_timestamp``: retries and duplicate copies resend the first attempt's
+    ``X-Webhook-Timestamp`` (re-signed with the current secret) instead of stamping each
+    attempt anew. Whether DHMAD does this is not documented; it is the stricter reading,
+    since every attempt after the receiver's tolerance window then fails its timestamp
+    check. ``X-Webhook-Id`` is the event id on every attempt either way.
     """
 
     max_attempts: int = 5
@@ -58,6 +69,7 @@ class WebhookOptions:
     # active webhook of the developer. Set False to require an explicit subscription.
     proof_events_to_all: bool = True
     signer: Signer | None = None
+    retries_keep_timestamp: bool = False
 
 
 @attrs.frozen
@@ -97,6 +109,8 @@ class WebhookOutbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._closing = False
+        # (event id, webhook id) -> the first attempt's X-Webhook-Timestamp.
+        self._first_stamp: dict[tuple[str, str], str] = {}
 
     def emit(self, event_type: str, data: JsonDict, developer_id: str) -> None:
         """Store event sink: record the event and schedule deliveries to matching webhooks."""
@@ -142,7 +156,9 @@ class WebhookOutbox:
     async def _post(
         self, event: JsonDict, hook: JsonDict, body: bytes, attempt: int, duplicate: bool
     ) -> int | None:
-        timestamp = iso(self.clock.now() + self.options.timestamp_skew)
+        timestamp = iso(self.clock.wall() + self.options.timestamp_skew)
+        if self.options.retries_keep_timestamp:
+            timestamp = self._first_stamp.setdefault((event["id"], hook["id"]), timestamp)
         signer = self.options.signer or _default_signer
         # The secret is read per attempt: after regenerate-secret, retries use the new one.
         headers = {

@@ -1,13 +1,21 @@
 """
 Webhook toolkit: verify, parse, deduplicate and receive DHMAD webhook deliveries.
 
-Pure except the dedup stores (Redis) and the receivers (HTTP).
+Pure except the dedup stores (Redis), the receivers (HTTP) and ``fetch_current``
+(HTTP through the client you pass).
 """
 
 from __future__ import annotations
 
 from dhmad_async._errors import WebhookFailureReason, WebhookVerificationError
-from dhmad_async.webhooks._dedup import DedupStore, MemoryDedupStore, RedisDedupStore
+from dhmad_async.webhooks._dedup import (
+    DEFAULT_TTL,
+    DedupPolicy,
+    DedupState,
+    DedupStore,
+    MemoryDedupStore,
+    RedisDedupStore,
+)
 from dhmad_async.webhooks._events import (
     EVENT_CLASSES,
     CancellationAccepted,
@@ -33,9 +41,16 @@ from dhmad_async.webhooks._events import (
 )
 from dhmad_async.webhooks._jsonjs import js_stringify
 from dhmad_async.webhooks._receivers import (
+    DEFAULT_HANDLER_TIMEOUT,
     WebhookEndpoint,
     WebhookHandler,
     aiohttp_webhook_handler,
+)
+from dhmad_async.webhooks._refetch import (
+    CurrentState,
+    StateReader,
+    current_state_handler,
+    fetch_current,
 )
 from dhmad_async.webhooks._scheme import (
     DEFAULT_SCHEME,
@@ -49,7 +64,9 @@ from dhmad_async.webhooks._timestamps import format_timestamp, parse_timestamp
 from dhmad_async.webhooks._verifier import WebhookVerifier
 
 __all__ = [
+    "DEFAULT_HANDLER_TIMEOUT",
     "DEFAULT_SCHEME",
+    "DEFAULT_TTL",
     "EVENT_CLASSES",
     "STANDARD_WEBHOOKS_SCHEME",
     "CancellationAccepted",
@@ -57,6 +74,9 @@ __all__ = [
     "CancellationRequested",
     "ContractInfo",
     "ContractSigned",
+    "CurrentState",
+    "DedupPolicy",
+    "DedupState",
     "DedupStore",
     "DeliveryRejected",
     "DepositProofRejected",
@@ -74,6 +94,7 @@ __all__ = [
     "ProofSubmitted",
     "RedisDedupStore",
     "SignatureScheme",
+    "StateReader",
     "VerificationInfo",
     "WebhookEndpoint",
     "WebhookEvent",
@@ -83,6 +104,8 @@ __all__ = [
     "WebhookVerifier",
     "aiohttp_webhook_handler",
     "candidate_schemes",
+    "current_state_handler",
+    "fetch_current",
     "format_timestamp",
     "js_stringify",
     "parse_timestamp",

@@ -12,6 +12,7 @@ defaults, so a missing field never raises. Amounts are ``Decimal``.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -44,6 +45,7 @@ __all__ = [
     "VerificationInfo",
     "WebhookEvent",
     "build_event",
+    "dedup_key_for",
 ]
 
 _EMPTY: Mapping[str, Any] = {}
@@ -135,6 +137,11 @@ class EscrowInfo:
             return _str(_first(seller, "_id", "id"))
         return _str(_first(self.raw, "sellerId", "seller"))
 
+    @property
+    def updated_at(self) -> datetime | None:
+        """When the escrow last changed (``updatedAt``), when the payload says."""
+        return _datetime(_first(self.raw, "updatedAt", "updated_at"))
+
     def get(self, key: str, default: Any = None) -> Any:
         """Any other field, by its JSON name."""
         return self.raw.get(key, default)
@@ -164,9 +171,28 @@ class VerificationInfo:
         return _str(_first(self.raw, "id", "_id", "verificationId"))
 
     @property
+    def kyc_status(self) -> str | None:
+        """The KYC outcome: ``pending``, ``approved`` or ``rejected`` (unknown values as sent).
+
+        DHMAD's verification objects carry it as ``kyc_status``; ``kycStatus`` and a
+        plain ``status`` are read too.
+        """
+        return _str(_first(self.raw, "kyc_status", "kycStatus", "status"))
+
+    @property
     def status(self) -> str | None:
-        """``approved``/``rejected``/... as sent."""
-        return _str(self.raw.get("status"))
+        """The KYC outcome; the same as :attr:`kyc_status`."""
+        return self.kyc_status
+
+    @property
+    def claim_status(self) -> str | None:
+        """``pending`` until the user registers with the verified email, then ``linked``."""
+        return _str(_first(self.raw, "claim_status", "claimStatus"))
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When the verification last changed, when the payload says."""
+        return _datetime(_first(self.raw, "updated_at", "updatedAt"))
 
     @property
     def external_user_id(self) -> str | None:
@@ -196,15 +222,25 @@ class WebhookEvent:
     timestamp: datetime | None
     data: Mapping[str, Any]
     raw: Mapping[str, Any] = attrs.field(repr=False)
-    #: Key used for deduplication, always taken from signed content: the body's id,
-    #: else X-Webhook-Id when the scheme signs it, else sha256 of the body.
+    #: Key used for deduplication, taken from signed content only: the event type,
+    #: subject id and status (readable), then the SHA-256 of the body in the form the
+    #: MAC was checked over (so re-encodings collide) and of X-Webhook-Id when the
+    #: scheme signs it. See :func:`dedup_key_for`.
     dedup_key: str = attrs.field(default="", repr=False)
+    #: True when nothing signed tells a genuine repeat of this event from a replay:
+    #: no ``updatedAt`` on its subject and no event timestamp in an envelope.
+    dedup_ambiguous: bool = attrs.field(default=False, repr=False)
 
     @property
     def escrow(self) -> EscrowInfo | None:
-        """``data.escrow``, when present."""
+        """``data.escrow``; or, for a payload that is an escrow at the top level, the payload."""
         value = self.data.get("escrow")
-        return EscrowInfo(value) if isinstance(value, Mapping) else None
+        if isinstance(value, Mapping):
+            return EscrowInfo(value)
+        if self.data is self.raw and "status" in self.raw and "data" not in self.raw:
+            # The INF top-level variant: the escrow object itself, so its id is the escrow's.
+            return EscrowInfo(self.raw)
+        return None
 
 
 class EscrowEvent(WebhookEvent):
@@ -330,17 +366,46 @@ class _IdentityEvent(WebhookEvent):
         value = self.data.get("verification", self.data.get("identityVerification"))
         return VerificationInfo(value if isinstance(value, Mapping) else self.data)
 
+    @property
+    def verification_id(self) -> str | None:
+        """The verification id (pass it to ``client.identity_verifications.get``)."""
+        return self.verification.id
+
+    @property
+    def kyc_status(self) -> str | None:
+        """The KYC outcome carried by the event: ``approved``, ``rejected``, ``pending``..."""
+        return self.verification.kyc_status
+
 
 class IdentityVerificationUpdated(_IdentityEvent):
-    """``identity.verification.updated``: pre-account KYC approved or rejected."""
+    """``identity.verification.updated``: pre-account KYC approved or rejected.
+
+    Read the outcome with :attr:`approved` / :attr:`rejected` (strict: an unknown
+    or missing status is neither) or :attr:`kyc_status`.
+    """
 
     EVENT_TYPE = "identity.verification.updated"
+
+    @property
+    def approved(self) -> bool:
+        """True only when the event says ``kyc_status`` is ``approved``."""
+        return self.kyc_status == "approved"
+
+    @property
+    def rejected(self) -> bool:
+        """True only when the event says ``kyc_status`` is ``rejected``."""
+        return self.kyc_status == "rejected"
 
 
 class IdentityVerificationLinked(_IdentityEvent):
     """``identity.verification.linked``: KYC attached to a newly registered user."""
 
     EVENT_TYPE = "identity.verification.linked"
+
+    @property
+    def linked_user_id(self) -> str | None:
+        """The DHMAD user id the verification is now attached to."""
+        return self.verification.linked_user_id
 
 
 #: Event type -> class; anything else parses as a plain :class:`WebhookEvent`.
@@ -370,6 +435,7 @@ def build_event(
     payload: Mapping[str, Any],
     *,
     body: bytes = b"",
+    signed_body: bytes | None = None,
     header_type: str | None = None,
     header_id: str | None = None,
     header_timestamp: str | None = None,
@@ -378,11 +444,9 @@ def build_event(
     """
     Build the typed event for a parsed body, falling back to header values.
 
-    The dedup key comes only from what the signature covers. With a body-only
-    scheme the ``X-Webhook-Id`` header is not authenticated: an attacker could
-    replay a captured body under a fresh id and slip past dedup. It may also
-    name the webhook configuration rather than the event (REFERENCE §7.2), which
-    would make every later event look like a duplicate.
+    ``signed_body`` is the body in the form the MAC was checked over (default:
+    ``body``); the dedup key is computed from it by :func:`dedup_key_for`.
+    ``header_id_signed`` says whether the scheme signs ``X-Webhook-Id``.
     """
     event_type = (
         _str(_first(payload, "type", "event", "eventType", "event_type")) or header_type or ""
@@ -395,8 +459,11 @@ def build_event(
     data = payload.get("data")
     if not isinstance(data, Mapping):
         data = payload  # payload at the top level (an INF variant, REFERENCE §4.4)
-    signed_id = body_id or (header_id if header_id_signed else None)
-    dedup_key = signed_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    dedup_key, ambiguous = dedup_key_for(
+        payload,
+        signed_body=body if signed_body is None else signed_body,
+        signed_id=header_id if header_id_signed else None,
+    )
     cls = EVENT_CLASSES.get(event_type, WebhookEvent)
     return cls(
         id=event_id,
@@ -405,4 +472,66 @@ def build_event(
         data=data,
         raw=payload,
         dedup_key=dedup_key,
+        dedup_ambiguous=ambiguous,
     )
+
+
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _label(value: str | None) -> str:
+    """A readable, bounded key segment (the digest, not the label, makes keys unique)."""
+    return _UNSAFE_KEY_CHARS.sub("_", value)[:64] if value else "-"
+
+
+def _subject(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
+    """The object an event is about (escrow or verification), and whether it is enveloped."""
+    data = payload.get("data")
+    if not isinstance(data, Mapping):
+        return payload, False
+    for name in ("escrow", "verification", "identityVerification"):
+        value = data.get(name)
+        if isinstance(value, Mapping):
+            return value, True
+    return data, True
+
+
+def dedup_key_for(
+    payload: Mapping[str, Any], *, signed_body: bytes, signed_id: str | None = None
+) -> tuple[str, bool]:
+    """
+    Return ``(dedup key, ambiguous)`` for a verified delivery. Pure.
+
+    Only signed content goes in: ``signed_body`` is the body in the form the MAC
+    was checked over (the raw bytes, or their ``JSON.stringify`` form when the
+    re-serialised fallback matched), so every re-encoding of one captured body
+    has one key. ``signed_id`` is ``X-Webhook-Id`` when the scheme signs it. An
+    unsigned header never goes in: an attacker could replay a captured body
+    under a fresh id, and if the header names the webhook rather than the event
+    (DHMAD's docs leave that open) it would make different events collide. Nor does a body
+    ``id`` alone: when it is the escrow's id, paid, delivered and completed
+    would collide.
+
+    The key reads ``type:subject:status:digest``: the labels are for people
+    (logs, Redis); the digest over the whole signed content (which includes
+    ``updatedAt``) is what tells events apart. ``ambiguous`` is True when that
+    content has no ``updatedAt`` and no event timestamp, so a genuine repeat
+    (``paid`` again after a rejected delivery) is byte-identical to a replay.
+    """
+    subject, enveloped = _subject(payload)
+    event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
+    subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
+    status = _str(_first(subject, "status", "kyc_status", "kycStatus"))
+    versioned = _first(subject, "updatedAt", "updated_at") is not None or (
+        enveloped and _first(payload, "createdAt", "timestamp", "created_at") is not None
+    )
+    digest = hashlib.sha256(b"dhmad-webhook-dedup/2\n")
+    if signed_id is not None:
+        encoded = signed_id.encode("utf-8", "surrogatepass")
+        digest.update(b"id:%d:" % len(encoded) + encoded)
+    digest.update(b"body:")
+    digest.update(signed_body)
+    key = ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
+    # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
+    # the event or the webhook, and a per-event id already makes the bytes differ.
+    return key, not versioned

@@ -27,7 +27,11 @@ _ARRAY_INDEX_MAX = 2**32 - 2
 
 def js_number(value: float | int | Decimal) -> str:
     """Format a number as JavaScript's ``String(Number(value))`` does."""
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        # An integer beyond a double's range: JavaScript parses it as Infinity.
+        number = math.inf
     if not math.isfinite(number):
         return "null"  # JSON.stringify(Infinity) and NaN give null
     if number == 0:

@@ -20,13 +20,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from dhmad_async._errors import WebhookFailureReason, WebhookVerificationError
+from dhmad_async.webhooks._dedup import DEFAULT_POLICY, DedupState
 from dhmad_async.webhooks._events import WebhookEvent, build_event
 from dhmad_async.webhooks._jsonjs import js_stringify
 from dhmad_async.webhooks._scheme import DEFAULT_SCHEME, PreparedKey, SignatureScheme
 from dhmad_async.webhooks._timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from dhmad_async.webhooks._dedup import DedupStore
+    from dhmad_async.webhooks._dedup import DedupPolicy, DedupStore
 
 __all__ = [
     "EVENT_HEADER",
@@ -43,7 +44,6 @@ ID_HEADER = "X-Webhook-Id"
 TIMESTAMP_HEADER = "X-Webhook-Timestamp"
 
 _R = WebhookFailureReason
-_BYTES = (bytes, bytearray, memoryview)
 
 
 def _header(headers: Mapping[str, str], canonical: str, lower: str) -> str | None:
@@ -66,6 +66,23 @@ def _header(headers: Mapping[str, str], canonical: str, lower: str) -> str | Non
     return None
 
 
+def _as_bytes(body: object) -> bytes:
+    """The body as ``bytes``; MALFORMED_BODY for anything that is not a readable buffer.
+
+    hashlib refuses some buffers outright (a strided or released ``memoryview``
+    raises ``BufferError``/``ValueError``), so every buffer is copied to ``bytes``
+    first: the MAC is then over exactly the bytes the caller's view shows.
+    """
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, bytearray | memoryview):
+        try:
+            return bytes(body)
+        except (ValueError, BufferError, TypeError):
+            raise WebhookVerificationError(_R.MALFORMED_BODY, "body is not readable") from None
+    raise WebhookVerificationError(_R.MALFORMED_BODY, "body must be bytes")
+
+
 def parse_body(body: bytes) -> dict[str, Any]:
     """Parse a delivery body (floats as ``Decimal``); MALFORMED_BODY unless a JSON object."""
     try:
@@ -78,6 +95,17 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return payload
 
 
+class _Checked:
+    """What the checks established: the body, the bytes the MAC matched, the parsed payload."""
+
+    __slots__ = ("body", "payload", "signed")
+
+    def __init__(self, body: bytes, signed: bytes, payload: dict[str, Any] | None) -> None:
+        self.body = body
+        self.signed = signed
+        self.payload = payload
+
+
 class WebhookVerifier:
     """Verify DHMAD webhook deliveries against one or more receiver secrets.
 
@@ -88,6 +116,18 @@ class WebhookVerifier:
     attacker. ``allow_reserialized=True`` also accepts a MAC over
     ``JSON.stringify(parsed body)`` (REFERENCE §4.3, DHMAD's sample does that);
     it is off by default because it is slower and ignores whitespace tampering.
+    Either way the dedup key is computed over the bytes the MAC matched, so a
+    re-encoded replay has the key of the original.
+
+    **Retries and the window.** Whether DHMAD re-stamps ``X-Webhook-Timestamp``
+    on each retry or keeps the first attempt's is not documented. If it keeps
+    it, a retry is accepted only while the *first* attempt is younger than
+    ``tolerance``: set ``tolerance`` to at least the longest retry delay you
+    want to survive (the emulator's default schedule spans 2,170 s; the dedup
+    TTL must be at least as long). With a dedup store, :meth:`averify` and the
+    receivers answer a validly signed delivery that is older than the window
+    but was already handled as ``DUPLICATE``, not as an error, so such a retry
+    is acknowledged instead of failing until DHMAD gives up.
 
     .. warning::
        With a scheme that does not sign the timestamp (the default, ``{body}``),
@@ -95,7 +135,7 @@ class WebhookVerifier:
        body can resend it with a fresh timestamp. Replays are stopped by dedup,
        which keys on signed content (see ``WebhookEvent.dedup_key``): keep the
        dedup TTL long (days, not minutes) and re-fetch the escrow before an
-       irreversible action (REFERENCE §4.6).
+       irreversible action (:func:`~dhmad_async.webhooks.fetch_current`).
     """
 
     def __init__(
@@ -136,8 +176,7 @@ class WebhookVerifier:
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify a delivery and return its typed event."""
-        payload = self._check(body, headers)
-        return self._event(body, headers, payload)
+        return self._event(self._check(body, headers), headers)
 
     def verify_parsed(self, payload: Mapping[str, Any], headers: Mapping[str, str]) -> WebhookEvent:
         """Verify a body your framework already parsed, via its ``JSON.stringify`` form.
@@ -147,19 +186,70 @@ class WebhookVerifier:
         """
         try:
             body = js_stringify(payload)
-        except (TypeError, ValueError, RecursionError):
+        except (TypeError, ValueError, RecursionError, OverflowError):
             raise WebhookVerificationError(_R.MALFORMED_BODY, "body is not JSON data") from None
-        self._check(body, headers, raw_only=True)
-        return self._event(body, headers, dict(payload))
+        checked = self._check(body, headers, raw_only=True)
+        checked.payload = dict(payload)
+        return self._event(checked, headers)
+
+    def verify_ignoring_window(self, body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        """:meth:`verify` without the timestamp window (for recognising late retries).
+
+        Never act on the result alone: a stale delivery is exactly what the
+        window exists to refuse. The receivers use it only to ask the dedup
+        store whether the event was already handled.
+        """
+        return self._event(self._check(body, headers, check_window=False), headers)
 
     async def averify(
-        self, body: bytes, headers: Mapping[str, str], *, dedup: DedupStore | None = None
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        dedup: DedupStore | None = None,
+        policy: DedupPolicy | None = None,
     ) -> WebhookEvent:
-        """:meth:`verify`, then claim the event in ``dedup``; a repeat raises DUPLICATE."""
-        event = self.verify(body, headers)
-        if dedup is not None and await dedup.seen(event.dedup_key):
-            raise WebhookVerificationError(_R.DUPLICATE, "event already received")
+        """:meth:`verify`, then claim the event in ``dedup``; a repeat raises DUPLICATE.
+
+        The claim is marked done at once (``policy`` picks the key and ttl): if
+        your processing then fails, ``await dedup.forget(policy.key_for(event))``
+        so a redelivery is processed, or use :class:`WebhookEndpoint`, which does
+        that for you. A validly signed delivery older than the window whose
+        event was already handled raises DUPLICATE rather than TIMESTAMP_TOO_OLD.
+        """
+        policy = policy or DEFAULT_POLICY
+        try:
+            event = self.verify(body, headers)
+        except WebhookVerificationError as exc:
+            if dedup is None or exc.reason is not _R.TIMESTAMP_TOO_OLD:
+                raise
+            if await self.stale_state(body, headers, dedup, policy) is DedupState.NEW:
+                raise
+            raise WebhookVerificationError(_R.DUPLICATE, "event already received") from None
+        if dedup is not None:
+            key, ttl = policy.key_for(event), policy.ttl_for(event, dedup)
+            if await dedup.claim(key, lease=ttl) is not DedupState.NEW:
+                raise WebhookVerificationError(_R.DUPLICATE, "event already received")
+            await dedup.complete(key, ttl=ttl)
         return event
+
+    async def stale_state(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        dedup: DedupStore,
+        policy: DedupPolicy | None = None,
+    ) -> DedupState:
+        """For a delivery refused as too old: what ``dedup`` knows about its event.
+
+        NEW unless the signature is valid and the event was claimed or handled;
+        a bad signature is always NEW, so an old forgery cannot probe the store.
+        """
+        try:
+            event = self.verify_ignoring_window(body, headers)
+        except WebhookVerificationError:
+            return DedupState.NEW
+        return await dedup.peek((policy or DEFAULT_POLICY).key_for(event))
 
     # -- internals --------------------------------------------------------------
 
@@ -169,8 +259,9 @@ class WebhookVerifier:
         headers: Mapping[str, str],
         *,
         raw_only: bool = False,
-    ) -> dict[str, Any] | None:
-        """Run every check; returns the parsed payload when the fallback parsed it."""
+        check_window: bool = True,
+    ) -> _Checked:
+        """Run every check; returns the body, the bytes the MAC matched and any parse."""
         if not self._keys:
             raise WebhookVerificationError(_R.NO_SECRET, "no webhook secret configured")
         signature = _header(headers, SIGNATURE_HEADER, "x-webhook-signature")
@@ -182,7 +273,7 @@ class WebhookVerifier:
             if found is None:
                 raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {TIMESTAMP_HEADER}")
             timestamp = found
-            if self.tolerance is not None:
+            if self.tolerance is not None and check_window:
                 self._check_window(found)
         event_id = ""
         if self._needs_id:
@@ -193,18 +284,19 @@ class WebhookVerifier:
         candidates = self.scheme.decode_signatures(signature)
         if not candidates:
             raise WebhookVerificationError(_R.MALFORMED_SIGNATURE, "signature is malformed")
-        if not isinstance(body, _BYTES):
-            raise WebhookVerificationError(_R.MALFORMED_BODY, "body must be bytes")
+        body = _as_bytes(body)
         if self._matches(body, candidates, timestamp, event_id):
-            return None
+            return _Checked(body, body, None)
         if self.allow_reserialized and not raw_only:
-            payload = parse_body(bytes(body))
+            payload = parse_body(body)
             try:
                 again = js_stringify(payload)
-            except (TypeError, ValueError, RecursionError):
+            except (TypeError, ValueError, RecursionError, OverflowError):
                 again = b""
             if again != body and self._matches(again, candidates, timestamp, event_id):
-                return payload
+                # The MAC covers the re-serialised form, so that form is the signed
+                # content: every re-encoding of one body shares its dedup key.
+                return _Checked(body, again, payload)
         raise WebhookVerificationError(_R.NO_MATCHING_SIGNATURE, "no signature matched")
 
     def _matches(self, body: Any, candidates: list[bytes], timestamp: str, event_id: str) -> bool:
@@ -223,18 +315,22 @@ class WebhookVerifier:
         assert self.tolerance is not None
         age = self._clock() - sent
         if age > self.tolerance:
-            raise WebhookVerificationError(_R.TIMESTAMP_TOO_OLD, "timestamp is too old")
+            raise WebhookVerificationError(
+                _R.TIMESTAMP_TOO_OLD,
+                f"timestamp is {age:.0f} s old, beyond the {self.tolerance:g} s window",
+            )
         if -age > self.tolerance:
-            raise WebhookVerificationError(_R.TIMESTAMP_IN_FUTURE, "timestamp is in the future")
+            raise WebhookVerificationError(
+                _R.TIMESTAMP_IN_FUTURE,
+                f"timestamp is {-age:.0f} s in the future, beyond the {self.tolerance:g} s window",
+            )
 
-    def _event(
-        self, body: bytes, headers: Mapping[str, str], payload: dict[str, Any] | None
-    ) -> WebhookEvent:
-        if payload is None:
-            payload = parse_body(bytes(body))
+    def _event(self, checked: _Checked, headers: Mapping[str, str]) -> WebhookEvent:
+        payload = checked.payload if checked.payload is not None else parse_body(checked.body)
         return build_event(
             payload,
-            body=bytes(body),
+            body=checked.body,
+            signed_body=checked.signed,
             header_type=_header(headers, EVENT_HEADER, "x-webhook-event"),
             header_id=_header(headers, ID_HEADER, "x-webhook-id"),
             header_timestamp=_header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp"),

@@ -14,10 +14,12 @@ from dhmad_async.webhooks import (
     DeliveryRejected,
     EscrowStatusUpdated,
     IdentityVerificationLinked,
+    IdentityVerificationUpdated,
     WebhookEvent,
     WebhookVerifier,
     format_timestamp,
     js_stringify,
+    sign,
     signed_headers,
 )
 from dhmad_async.webhooks._jsonjs import js_number
@@ -53,8 +55,12 @@ def test_event_key_instead_of_type_and_header_fallbacks() -> None:
     event = _verify({"event": "escrow.status.updated", "data": {"escrow": {"status": "paid"}}})
     assert isinstance(event, EscrowStatusUpdated)
     assert event.id == "hdr_id"
-    # The header id is unsigned under the default scheme: dedup keys on the body.
-    assert event.dedup_key.startswith("sha256:")
+    # The header id is unsigned under the default scheme: it is not part of the dedup key.
+    other = _verify(
+        {"event": "escrow.status.updated", "data": {"escrow": {"status": "paid"}}},
+        event_id="another_id",
+    )
+    assert event.dedup_key == other.dedup_key
     assert event.timestamp is not None and event.timestamp.timestamp() == NOW
     assert event.status == "paid"
 
@@ -93,16 +99,14 @@ def test_amounts_are_decimal_and_bad_fields_are_none() -> None:
     assert event.escrow.id is None
 
 
-def test_dedup_key_falls_back_to_body_hash() -> None:
-    """Without header or body id, the dedup key is the body's sha256."""
-    body = b'{"type":"x"}'
-    headers = {
-        "X-Webhook-Signature": signed_headers(body, SECRET, event_type="", event_id="")[
-            "X-Webhook-Signature"
-        ]
-    }
+def test_dedup_key_names_the_event_and_hashes_the_signed_body() -> None:
+    """The key reads type:subject:status, then the SHA-256 digest of the signed content."""
+    body = b'{"type":"escrow.status.updated","data":{"escrow":{"id":"e1","status":"paid"}}}'
+    headers = {"X-Webhook-Signature": sign(body, SECRET)}
     event = WebhookVerifier(SECRET, tolerance=None).verify(body, headers)
-    assert event.dedup_key.startswith("sha256:") and len(event.dedup_key) == 7 + 64
+    label, digest = event.dedup_key.rsplit(":", 1)
+    assert label == "escrow.status.updated:e1:paid" and len(digest) == 64
+    assert event.dedup_ambiguous  # no updatedAt, no event timestamp
 
 
 def test_every_documented_type_has_a_class() -> None:
@@ -150,3 +154,59 @@ def test_emulator_style_delivery_round_trips() -> None:
     """The test helper's compact body is already its own JSON.stringify form."""
     body, _ = delivery()
     assert js_stringify(json.loads(body, parse_float=Decimal)) == body
+
+
+@pytest.mark.parametrize(
+    "verification",
+    [
+        {"id": "v1", "kyc_status": "approved", "claim_status": "pending"},  # REFERENCE's shape
+        {"id": "v1", "kycStatus": "approved", "claimStatus": "pending"},
+        {"id": "v1", "status": "approved"},
+    ],
+)
+def test_kyc_outcome_is_readable(verification: dict[str, str]) -> None:
+    """identity.verification.updated exposes the KYC outcome whichever key carries it."""
+    payload = {"type": "identity.verification.updated", "data": {"verification": verification}}
+    event = _verify(payload)
+    assert isinstance(event, IdentityVerificationUpdated)
+    assert event.verification.status == "approved"
+    assert event.kyc_status == "approved"
+    assert event.approved is True and event.rejected is False
+    assert event.verification.id == "v1"
+
+
+def test_kyc_rejection_and_top_level_shape() -> None:
+    """A top-level payload with kyc_status (no data object) reads the same way."""
+    event = _verify(
+        {
+            "type": "identity.verification.updated",
+            "id": "v2",
+            "kyc_status": "rejected",
+            "external_user_id": "seller_42",
+        }
+    )
+    assert isinstance(event, IdentityVerificationUpdated)
+    assert (event.kyc_status, event.approved, event.rejected) == ("rejected", False, True)
+    assert event.verification.external_user_id == "seller_42"
+
+
+def test_kyc_linked_exposes_claim_and_linked_user() -> None:
+    """identity.verification.linked gives the claim status and the DHMAD user id."""
+    event = _verify(
+        {
+            "type": "identity.verification.linked",
+            "data": {
+                "verification": {
+                    "kyc_status": "approved",
+                    "claim_status": "linked",
+                    "linked_user_id": "u9",
+                    "updated_at": "2026-06-10T09:00:00.000Z",
+                }
+            },
+        }
+    )
+    assert isinstance(event, IdentityVerificationLinked)
+    assert (event.kyc_status, event.verification.claim_status) == ("approved", "linked")
+    assert event.linked_user_id == "u9"
+    assert event.verification.updated_at is not None
+    assert event.verification.updated_at.isoformat() == "2026-06-10T09:00:00+00:00"

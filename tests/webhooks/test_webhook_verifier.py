@@ -290,3 +290,57 @@ def test_unparsable_timestamps_are_none(value: str) -> None:
 def test_format_timestamp_matches_js_to_iso_string() -> None:
     """format_timestamp gives JS toISOString() output: milliseconds and Z."""
     assert format_timestamp(NOW + 0.0456) == "2026-01-01T00:00:00.045Z"
+
+
+async def test_late_retry_of_a_handled_event_is_duplicate_not_too_old() -> None:
+    """A retry that kept the first attempt's timestamp, past the window, of a seen event: dup."""
+    clock = FakeClock()
+    verifier = _verifier(clock=clock)
+    store = MemoryDedupStore(clock=clock)
+    body, headers = delivery()  # stamped at NOW
+    await verifier.averify(body, headers, dedup=store)
+    clock.now = NOW + 400  # beyond the 300 s window; same headers, as a retry that kept them
+    with pytest.raises(WebhookVerificationError) as info:
+        await verifier.averify(body, headers, dedup=store)
+    assert info.value.reason is R.DUPLICATE
+    # Without a store, or for an event never handled, it is still too old.
+    assert _reason(verifier, body, headers) is R.TIMESTAMP_TOO_OLD
+    other, other_headers = delivery(event_id="evt_2")
+    with pytest.raises(WebhookVerificationError) as info:
+        await verifier.averify(other, other_headers, dedup=store)
+    assert info.value.reason is R.TIMESTAMP_TOO_OLD
+
+
+async def test_old_forgery_of_a_handled_body_is_not_reported_duplicate() -> None:
+    """The late-duplicate rule needs a valid signature: a forgery cannot probe the store."""
+    clock = FakeClock()
+    verifier = _verifier(clock=clock)
+    store = MemoryDedupStore(clock=clock)
+    body, headers = delivery()
+    await verifier.averify(body, headers, dedup=store)
+    clock.now = NOW + 400
+    forged = dict(headers, **{"X-Webhook-Signature": "ab" * 32})
+    with pytest.raises(WebhookVerificationError) as info:
+        await verifier.averify(body, forged, dedup=store)
+    assert info.value.reason is R.TIMESTAMP_TOO_OLD
+
+
+async def test_receiver_acknowledges_a_late_retry_of_a_handled_event() -> None:
+    """Through WebhookEndpoint: 200 duplicate for a handled event, 401 for an unseen stale one."""
+    from webhook_support import Recorder
+
+    from dhmad_async.webhooks import WebhookEndpoint
+
+    clock = FakeClock()
+    recorder = Recorder()
+    endpoint = WebhookEndpoint(
+        _verifier(clock=clock), recorder, dedup=MemoryDedupStore(clock=clock)
+    )
+    body, headers = delivery()
+    assert (await endpoint.process(body, headers))[0] == 200
+    clock.now = NOW + 1000
+    status, answer = await endpoint.process(body, headers)
+    assert (status, json.loads(answer)) == (200, {"received": True, "duplicate": True})
+    unseen, unseen_headers = delivery(event_id="evt_2")
+    assert (await endpoint.process(unseen, unseen_headers))[0] == 401
+    assert len(recorder.events) == 1

@@ -1,8 +1,12 @@
-"""Shared helpers for the webhook tests: a fake clock and signed deliveries."""
+"""Shared helpers for the webhook tests: a fake clock, signed deliveries, a real ASGI server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 from dhmad_async.webhooks import format_timestamp, signed_headers
@@ -42,3 +46,41 @@ def delivery(
         body, secret, event_type=event_type, event_id=event_id, timestamp=format_timestamp(when)
     )
     return body, headers
+
+
+class Recorder:
+    """A user handler that records the events it ran for and fails the first ``fail`` calls."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.events: list[Any] = []
+        self.fail = fail
+
+    async def __call__(self, event: Any) -> None:
+        self.events.append(event)
+        if self.fail > 0:
+            self.fail -= 1
+            raise RuntimeError("handler exploded")
+
+
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any) -> AsyncIterator[str]:
+    """Run ``app`` under a real uvicorn server on 127.0.0.1; yield its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # startup failed: raise its error
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
