@@ -236,8 +236,8 @@ class Journal:
         if not os.path.exists(real):
             _create(real, durable=self._durable)
         self._lock(real, name)
-        assert self._fd is not None
-        if os.fstat(self._fd).st_size == 0:
+        size = os.fstat(self._fd).st_size if self._fd is not None else os.stat(real).st_size
+        if size == 0:
             raise JournalDamagedError(
                 f"journal {name!r} is empty (0 bytes): it is not a fresh journal but a "
                 "truncated or damaged one; restore it from a backup, or use a new journal "
@@ -344,9 +344,10 @@ class Journal:
                     "UPDATE items SET key = ?, match_key = ? WHERE key = ?",
                     ("migrating:" + old, match_key, old),
                 )
+                conn.execute("UPDATE events SET key = ? WHERE key = ?", ("migrating:" + old, old))
             for old, new, _ in changes:
                 conn.execute("UPDATE items SET key = ? WHERE key = ?", (new, "migrating:" + old))
-                conn.execute("UPDATE events SET key = ? WHERE key = ?", (new, old))
+                conn.execute("UPDATE events SET key = ? WHERE key = ?", (new, "migrating:" + old))
             conn.execute("INSERT INTO meta (k, v) VALUES ('format', ?)", (FORMAT,))
             conn.execute("COMMIT")
         except BaseException:
