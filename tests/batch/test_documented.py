@@ -16,7 +16,7 @@ from batch_support import TIME_SCALE, fast_rate_limit, fast_retry, item, own_ite
 
 from dhmad_async import DhmadClient
 from dhmad_async.batch import OutcomeStatus
-from dhmad_async.testing import Emulator, FaultRule, ServerRateLimitOptions
+from dhmad_async.testing import ApiOptions, Emulator, FaultRule, ServerRateLimitOptions
 
 POST = ("POST", "/api/v1/escrows")
 
@@ -216,3 +216,35 @@ async def test_a_wrong_associated_email_is_corrected_by_the_server(
     outcome = report.outcomes[0]
     assert outcome.status is OutcomeStatus.NEEDS_REVIEW
     assert outcome.error_type == "AbsenceUnprovable"
+
+
+async def test_unparseable_2xx_answers_never_cause_a_resend(tmp_path: Path) -> None:
+    """Creates answered with a body the client may not parse (the data envelope): one send each.
+
+    Whether the SDK reads the envelope or not, an answer that arrived is never a reason
+    to send again: each item is created once, or left for review with its escrow there.
+    """
+    async with (
+        Emulator(
+            time_scale=TIME_SCALE,
+            rate_limit=ServerRateLimitOptions(limit=100),
+            api=ApiOptions(data_envelope=True),
+        ) as emu,
+        DhmadClient(
+            emu.api_key,
+            base_url=emu.base_url,
+            rate_limit=fast_rate_limit(),
+            retry=fast_retry(),
+            timeout=5.0,
+        ) as client,
+    ):
+        report = await client.escrows.create_many(
+            [own_item(n) for n in range(3)], journal=tmp_path / "j.db", settle=0.05
+        )
+        assert emu.request_count(*POST) == 3
+        assert _titles(emu) == [f"Own order {n}" for n in range(3)]
+        by_id = {e["id"] for e in emu.escrows()}
+        for outcome in report:
+            assert outcome.status is not OutcomeStatus.FAILED, outcome
+            if outcome.status is OutcomeStatus.CREATED:
+                assert outcome.escrow_id in by_id
