@@ -21,7 +21,7 @@ from aiohttp import web
 
 from dhmad_async import DhmadClient, DhmadDeveloperClient, DhmadError, RateLimit
 from dhmad_async.resources import EscrowParams
-from dhmad_async.testing import Emulator, ServerRateLimitOptions
+from dhmad_async.testing import FIDELITY_PROFILES, Emulator, Fidelity, ServerRateLimitOptions
 from dhmad_async.webhooks import MemoryDedupStore, WebhookEvent, WebhookVerifier
 from dhmad_async.webhooks import aiohttp_webhook_handler as webhook_handler
 
@@ -98,13 +98,19 @@ async def _session(
 
 
 async def run_demo(
-    *, count: int = 150, stream: TextIO = sys.stdout, time_scale: float = 30.0
+    *,
+    count: int = 150,
+    stream: TextIO = sys.stdout,
+    time_scale: float = 30.0,
+    fidelity: Fidelity = "documented",
 ) -> dict[str, Any]:
     """
     Run the whole flow and return the summary; raises on any unexpected error.
 
     ``time_scale`` compresses the emulator's minute so the rate limit shows:
     at 30, DHMAD's 100 requests per minute become 100 per 2 seconds.
+    ``fidelity`` is the emulator's profile: ``documented`` answers only what the
+    DHMAD docs show (no rate-limit headers, for one), ``generous`` everything.
     """
     out = _Out(stream)
     window = 60.0 / time_scale
@@ -115,10 +121,14 @@ async def run_demo(
         received.append(event)
 
     async with Emulator(
+        fidelity=fidelity,
         time_scale=time_scale,
-        rate_limit=ServerRateLimitOptions(limit=100, window=60.0, headers="x-ratelimit"),
+        rate_limit=ServerRateLimitOptions(limit=100, window=60.0),
     ) as emu:
-        out.step(f"emulator listening at {emu.base_url} (a rate-limit minute lasts {window:.1f} s)")
+        out.step(
+            f"emulator ({fidelity} profile) listening at {emu.base_url}"
+            f" (a rate-limit minute lasts {window:.1f} s)"
+        )
         developer = DhmadDeveloperClient(emu.developer_token, base_url=emu.base_url)
         limit = RateLimit(requests=100, per=window, burst=10, margin=window / 60)
         client = DhmadClient(emu.api_key, base_url=emu.base_url, rate_limit=limit)
@@ -328,7 +338,7 @@ def _handle(args: argparse.Namespace) -> int:
     else:
 
         def runner() -> Any:
-            return run_demo(count=args.count)
+            return run_demo(count=args.count, fidelity=args.fidelity)
 
     try:
         asyncio.run(runner())
@@ -345,6 +355,12 @@ def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command."""
     parser = subparsers.add_parser("demo", help="run the marketplace demo against a local emulator")
     parser.add_argument("--count", type=int, default=150, help="escrows to create (default 150)")
+    parser.add_argument(
+        "--fidelity",
+        choices=FIDELITY_PROFILES,
+        default="documented",
+        help="emulator profile: documented (only what the docs show, default) or generous",
+    )
     parser.add_argument(
         "--live",
         action="store_true",

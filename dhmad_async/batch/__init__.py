@@ -10,7 +10,14 @@ again on the server (reconciliation) instead of being re-sent blindly. See
 from __future__ import annotations
 
 from dhmad_async.batch._items import BatchItem, read_items
-from dhmad_async.batch._journal import Journal, JournalBusyError, JournalRow, JournalState
+from dhmad_async.batch._journal import (
+    Journal,
+    JournalBusyError,
+    JournalDamagedError,
+    JournalError,
+    JournalRow,
+    JournalState,
+)
 from dhmad_async.batch._report import BatchProgress, BatchReport, ItemOutcome, OutcomeStatus
 from dhmad_async.batch._runner import BatchOptions, BatchRun, create_many
 
@@ -23,6 +30,8 @@ __all__ = [
     "ItemOutcome",
     "Journal",
     "JournalBusyError",
+    "JournalDamagedError",
+    "JournalError",
     "JournalRow",
     "JournalState",
     "OutcomeStatus",

@@ -22,6 +22,8 @@ EXIT_OK = 0
 EXIT_ITEMS = 1  # some item failed or needs review
 EXIT_USAGE = 2
 EXIT_STOPPED = 3  # the batch stopped early (e.g. authentication)
+EXIT_JOURNAL_DAMAGED = 4  # empty, not a journal, damaged, or without its -wal file
+EXIT_JOURNAL_BUSY = 5  # another run holds the journal
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +46,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     create.add_argument("--rate-limit", type=int, default=100, help="requests per window (100)")
     create.add_argument("--rate-window", type=float, default=60.0, help="window seconds (60)")
     create.add_argument("--rate-margin", type=float, default=None, help="window margin seconds")
+    create.add_argument(
+        "--associated-email",
+        help="email of the user your developer account is associated with (proves absence "
+        "for items where that user is the buyer)",
+    )
+    create.add_argument(
+        "--if-not-found",
+        choices=("resend_if_proven", "resend", "review"),
+        default="resend_if_proven",
+        help="after an unknown answer and no escrow found: resend only when the escrow list "
+        "proves it absent (default), always, or never",
+    )
     create.add_argument("--redis-url", help="share the rate budget through this Redis")
     create.add_argument("--redis-key", default="dhmad", help="name of the shared budget")
     create.add_argument(
@@ -150,7 +164,7 @@ def _make_progress(mode: str, total: int, stream: TextIO) -> Any:
 
 async def _run(args: argparse.Namespace, items: list[object]) -> BatchReport:
     from dhmad_async import DhmadClient, RateLimit
-    from dhmad_async.batch._runner import create_many
+    from dhmad_async.batch._runner import BatchOptions, create_many
 
     margin = args.rate_margin
     if margin is None:
@@ -178,6 +192,9 @@ async def _run(args: argparse.Namespace, items: list[object]) -> BatchReport:
                 journal=args.journal,
                 concurrency=args.concurrency,
                 on_progress=progress.update if progress is not None else None,
+                options=BatchOptions(
+                    associated_email=args.associated_email, if_not_found=args.if_not_found
+                ),
             )
             return await run
     finally:
@@ -198,8 +215,16 @@ def _handle(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from dhmad_async.batch._journal import JournalBusyError, JournalError
+
     try:
         report = asyncio.run(_run(args, items))
+    except JournalBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOURNAL_BUSY
+    except JournalError as exc:  # never restarted silently: one line, its own exit code
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_JOURNAL_DAMAGED
     except ValueError as exc:  # bad options, e.g. a key without a known prefix
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,9 +6,11 @@ Pure apart from :func:`read_items`, which reads one local file.
 
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +24,9 @@ __all__ = [
     "BatchItem",
     "PreparedItem",
     "UnreadableItem",
+    "auto_key",
+    "group_key",
+    "normalise_title",
     "prepare_items",
     "read_items",
 ]
@@ -55,10 +60,11 @@ class PreparedItem:
     """
     A normalised item: its position, key, fingerprints and wire body, or why it is invalid.
 
-    ``fingerprint`` identifies the exact request body; ``match_key`` only the
-    fields the server shows in ``GET /escrows`` and reconciliation compares
-    (title, buyer email, amount, currency, mode), so two items with the same
-    ``match_key`` are indistinguishable on the server and are sent one at a time.
+    ``fingerprint`` identifies the exact request body. ``match_key`` (the group key)
+    covers only what every documented escrow view shows: the normalised title and
+    the amount. Items with the same ``match_key`` may be indistinguishable on the
+    server (the documented list shows no emails, currency or mode), so they are
+    sent one at a time.
     """
 
     position: int
@@ -85,19 +91,42 @@ def _digest(text: str, size: int = 32) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:size]
 
 
-def match_fields(wire: Mapping[str, Any]) -> tuple[str, str, str, str, str]:
-    """The fields reconciliation compares, normalised as the server stores them (INF)."""
-    amount = wire.get("amount")
-    amount_text = (
-        format(Decimal(str(amount)).normalize(), "f") if amount is not None else ""
-    )  # the server may echo 500 for 500.00
-    return (
-        str(wire.get("title", "")),
-        str(wire.get("buyerEmail", "")).strip().lower(),
-        amount_text,
-        str(wire.get("currency") or "TND").upper(),
-        str(wire.get("mode") or "standard").lower(),
+def normalise_title(title: object) -> str:
+    """
+    The one normal form of a title, for grouping items and for matching escrows.
+
+    Unicode NFKC, case-folded, whitespace runs collapsed to one space and trimmed.
+    Coarser than the server is likely to be (INF: it may trim, the docs do not say):
+    two titles equal here can only cost a review, while two titles the server treats
+    as equal but we did not would hide an escrow and cause a resend.
+    """
+    text = unicodedata.normalize("NFKC", str(title or ""))
+    return " ".join(text.casefold().split())
+
+
+def amount_text(amount: object) -> str:
+    """The amount as a normalised decimal string (``500`` for ``500.00``), ``""`` if absent."""
+    if amount is None:
+        return ""
+    return format(Decimal(str(amount)).normalize(), "f")
+
+
+def group_key(wire: Mapping[str, Any]) -> str:
+    """The identity group of a request body: normalised title and amount, hashed."""
+    return _digest(
+        canonical_json([normalise_title(wire.get("title")), amount_text(wire.get("amount"))])
     )
+
+
+def auto_key(fingerprint: str, occurrence: int) -> str:
+    """
+    The key of an item without ``external_key``: its content and its occurrence index.
+
+    ``occurrence`` counts earlier items with the same content, so removing or
+    inserting other items never changes a key, and identical items stay
+    interchangeable (``n`` of them mean ``n`` escrows).
+    """
+    return "auto-" + _digest(f"{fingerprint}#{occurrence}", 20)
 
 
 def _split_key(item: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -120,6 +149,7 @@ def prepare_items(items: Iterable[object]) -> list[PreparedItem]:
     """
     prepared: list[PreparedItem] = []
     seen: set[str] = set()
+    occurrences: collections.Counter[str] = collections.Counter()
     for position, item in enumerate(items):
         key: str | None = None
         params: EscrowParams | None = None
@@ -151,10 +181,10 @@ def prepare_items(items: Iterable[object]) -> list[PreparedItem]:
                 error = f"cannot encode item: {exc}"
         body = canonical_json(wire) if wire is not None else f"invalid:{position}"
         fingerprint = _digest(body)
-        match_key = _digest(canonical_json(match_fields(wire))) if wire is not None else ""
+        match_key = group_key(wire) if wire is not None else ""
         if key is None:
-            # Stable across runs as long as the item and its position are unchanged.
-            key = "auto-" + _digest(f"{fingerprint}#{position}", 20)
+            key = auto_key(fingerprint, occurrences[fingerprint])
+            occurrences[fingerprint] += 1
         elif key in seen and error is None:
             error = f"external_key {key!r} appears more than once in this batch"
         seen.add(key)

@@ -6,9 +6,10 @@ journal. Pacing is the client's limiter (local or :class:`RedisRateLimit`):
 a 429 seen by any task pauses every task there. This module only bounds how
 many creates are in flight, so the connection pool never overflows.
 
-Identical items (same title, buyer email, amount, currency and mode) cannot be
-told apart on the server, so each such group is sent one item at a time, and a
-group waits while one of its items is being reconciled.
+Items with the same normalised title and amount may be indistinguishable on the
+server (the documented list shows no emails, currency or mode), so each such
+group is sent one item at a time, and a group waits while one of its items is
+being reconciled. An escrow is re-sent only when the list proves it absent.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,7 +35,7 @@ from dhmad_async._errors import (
 from dhmad_async._serialization import structure, unstructure
 from dhmad_async.batch._items import PreparedItem, prepare_items
 from dhmad_async.batch._journal import ClaimConflict, Journal, JournalRow, JournalState
-from dhmad_async.batch._reconcile import Pending, Verdict, reconcile
+from dhmad_async.batch._reconcile import Pending, Verdict, party_emails, reconcile
 from dhmad_async.batch._report import BatchProgress, BatchReport, ItemOutcome, OutcomeStatus
 from dhmad_async.models import Escrow
 
@@ -50,6 +50,7 @@ _log = logging.getLogger("dhmad_async.batch")
 # and the condition may pass.
 _RETRYABLE_STATUSES = frozenset({408, 425, 429, 502, 503, 504})
 _OFFSET_META = "server_offset"
+_ASSOCIATED_META = "associated_email"
 # 429s (after the client's own retries) one item may meet in one run before it is
 # reported failed (retryable): the limiter pauses every task meanwhile.
 _MAX_RATE_LIMITED = 20
@@ -58,6 +59,21 @@ _MAX_RATE_LIMITED = 20
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+def _email_or_none(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or "@" not in value):
+        raise ValueError(f"{attribute.name} must be an email address, got {value!r}")
+
+
+IfNotFound = Literal["resend_if_proven", "resend", "review"]
+
+
+def _if_not_found(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("resend_if_proven", "resend", "review"):
+        raise ValueError(
+            f"{attribute.name} must be 'resend_if_proven', 'resend' or 'review', got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -73,12 +89,21 @@ class BatchOptions:
         clock_skew: Seconds subtracted from an attempt's start when deciding
             which escrows are recent enough to be its own (the server clock is
             estimated from ``createdAt`` of earlier responses).
-        page_size: ``limit`` of reconciliation list calls (max 100, §1.9).
+        page_size: ``limit`` of reconciliation list calls (at most 100).
         max_scan_pages: The most list pages one reconciliation reads.
-        if_not_found: ``"resend"`` (default) sends again when the scan shows no
-            such escrow; ``"review"`` marks the item ``needs_review`` instead,
-            for accounts whose list might not show every escrow the key
-            created (INF: the docs do not say it does, §2.4).
+        if_not_found: What to do when an ambiguous create's escrow is not found.
+            ``"resend_if_proven"`` (default) sends again only when the escrow list
+            can show the item's escrow (the associated user is its seller or
+            buyer), and otherwise marks it ``needs_review``: the documented list
+            shows only the associated user's escrows, so for an escrow between
+            two other users "not listed" proves nothing. ``"resend"`` also resends
+            those (only if your account's list shows every escrow the key
+            created). ``"review"`` never resends after an ambiguous create.
+        associated_email: The email of the user your developer account is
+            associated with (the seller of escrows created without
+            ``seller_email``). Needed to prove absence for items where that user
+            is the buyer; learned from the server when the journal holds such an
+            escrow. Without it those items are treated as unprovable.
         durable: ``synchronous=FULL`` in the journal (survives power loss).
     """
 
@@ -87,7 +112,8 @@ class BatchOptions:
     clock_skew: float = 120.0
     page_size: int = attrs.field(default=100, validator=_positive_int)
     max_scan_pages: int = attrs.field(default=50, validator=_positive_int)
-    if_not_found: Literal["resend", "review"] = "resend"
+    if_not_found: IfNotFound = attrs.field(default="resend_if_proven", validator=_if_not_found)
+    associated_email: str | None = attrs.field(default=None, validator=_email_or_none)
     durable: bool = True
 
 
@@ -107,14 +133,16 @@ class _Work:
 class _Group:
     works: collections.deque[_Work]
     parked: bool = False
+    #: An item of this group (or an orphan of the journal) may have an unclaimed escrow,
+    #: so an escrow found for another item of the group may be that one's.
+    unsettled: bool = False
 
 
-def default_journal_path(items: list[PreparedItem]) -> Path:
-    """``./dhmad-batch-<digest>.sqlite``: the same items give the same file, so a rerun resumes."""
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(f"{item.key}\0{item.fingerprint}\n".encode())
-    return Path.cwd() / f"dhmad-batch-{digest.hexdigest()[:16]}.sqlite"
+_NO_JOURNAL = (
+    "create_many needs journal=: a file path such as 'orders.sqlite', kept between runs "
+    "so a rerun resumes instead of creating escrows again, or ':memory:' for a run that "
+    "can never be resumed"
+)
 
 
 def _describe(exc: BaseException) -> tuple[str, str, int | None]:
@@ -128,6 +156,10 @@ def _retryable(exc: DhmadError) -> bool:
     if isinstance(exc, APIConnectionError):
         return exc.request_sent is False
     return isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_STATUSES
+
+
+def _lower(value: object) -> str | None:
+    return str(value).strip().lower() if value else None
 
 
 def _escrow_of(row: JournalRow) -> Escrow | None:
@@ -167,6 +199,10 @@ class _Engine:
         self.stopped: str | None = None
         self.offset: float | None = None  # server clock minus local clock, underestimated
         self.journal: Journal | None = None
+        # Who the associated user is: the option, or what the server showed us.
+        self.associated: str | None = _lower(options.associated_email)
+        self._learned = False  # the associated email came from the server
+        self._asked = False  # already tried to learn it from an own escrow this run
         self._ready: collections.deque[_Group] = collections.deque()
         self._parked: list[tuple[_Group, _Work]] = []
         self._busy = 0
@@ -230,9 +266,8 @@ class _Engine:
         if isinstance(self.journal_arg, Journal):
             journal = self.journal_arg
         else:
-            valid = [p for p in prepared if p.error is None]
-            path = self.journal_arg if self.journal_arg is not None else default_journal_path(valid)
-            journal = await Journal.open(path, durable=self.options.durable)
+            assert self.journal_arg is not None  # BatchRun refuses a missing journal
+            journal = await Journal.open(self.journal_arg, durable=self.options.durable)
         self.journal = journal
         try:
             await self._run(prepared, journal)
@@ -258,6 +293,8 @@ class _Engine:
         rows = await journal.register(valid)
         stored = await journal.get_meta(_OFFSET_META)
         self.offset = float(stored) if stored is not None else None
+        await self._load_associated(journal)
+        unsettled = await journal.unsettled_groups({p.key for p in valid})
         groups: dict[str, _Group] = {}
         for item in valid:
             row = rows[item.key]
@@ -278,7 +315,10 @@ class _Engine:
             if final:
                 self._emit(self._from_row(item, row))
                 continue
-            group = groups.setdefault(item.match_key, _Group(collections.deque()))
+            group = groups.setdefault(
+                item.match_key,
+                _Group(collections.deque(), unsettled=item.match_key in unsettled),
+            )
             work = _Work(item, row, floor=row.floor)
             if row.state in (JournalState.SENT, JournalState.AMBIGUOUS):
                 # Left unresolved by an earlier run: reconcile before anything in its group.
@@ -367,23 +407,24 @@ class _Engine:
         self.requests += 1
         try:
             created = await self.client.escrows.create_from(work.item.params, validate=False)
-        except AuthenticationError as exc:
-            await self._fail(work, exc, retryable=True)
-            self._stop(f"authentication failed: {exc}")
-            return "done"
-        except RateLimitError as exc:
-            work.rate_limited += 1
-            if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
-                await journal.mark_failed(key, *_describe(exc), retryable=True)
-                self._pause = max(exc.retry_after or 1.0, 0.05)
-                return "rate_limited"
-            await self._fail(work, exc, retryable=True)
-            return "done"
         except DhmadError as exc:
             if exc.may_have_succeeded or isinstance(exc, ResponseValidationError):
-                # A 2xx we could not parse also created the escrow: find it.
+                # Whatever the error's type: it may have created the escrow (a 2xx we
+                # could not parse certainly did). Find it before anything is resent.
                 await journal.mark_ambiguous(key, *_describe(exc))
                 return "ambiguous"
+            if isinstance(exc, AuthenticationError):
+                await self._fail(work, exc, retryable=True)
+                self._stop(f"authentication failed: {exc}")
+                return "done"
+            if isinstance(exc, RateLimitError):
+                work.rate_limited += 1
+                if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
+                    await journal.mark_failed(key, *_describe(exc), retryable=True)
+                    self._pause = max(exc.retry_after or 1.0, 0.05)
+                    return "rate_limited"
+                await self._fail(work, exc, retryable=True)
+                return "done"
             await self._fail(work, exc, retryable=_retryable(exc))
             return "done"
         except Exception as exc:  # a bug, after the request may have gone out
@@ -394,11 +435,12 @@ class _Engine:
             return "ambiguous"
         escrow = created.escrow
         await self._learn_offset(escrow)
+        await self._learn_associated(work.item.wire or {}, escrow)
         try:
             await journal.mark_created(key, escrow.id, unstructure(escrow), reconciled=False)
         except ClaimConflict:
             message = f"the server returned escrow {escrow.id}, already claimed by another item"
-            await journal.mark_needs_review(key, message, (escrow.id,))
+            await journal.mark_needs_review(key, message, "ClaimConflict", (escrow.id,))
             self._emit(
                 self._outcome(
                     work, OutcomeStatus.NEEDS_REVIEW, error=message, candidates=(escrow.id,)
@@ -419,6 +461,66 @@ class _Engine:
             self.offset = measured
             assert self.journal is not None
             await self.journal.set_meta(_OFFSET_META, repr(measured))
+
+    # -- who the associated user is -------------------------------------------------------------
+
+    async def _load_associated(self, journal: Journal) -> None:
+        stored = _lower(await journal.get_meta(_ASSOCIATED_META))
+        if stored is None:
+            return
+        if self.associated is not None and self.associated != stored:
+            _log.warning(
+                "associated_email %s differs from the seller the server showed for this "
+                "journal's own escrows; using the server's",
+                self.options.associated_email,
+            )
+        self.associated, self._learned = stored, True
+
+    async def _learn_associated(self, wire: Mapping[str, Any], escrow: Escrow) -> None:
+        """An escrow created without sellerEmail has the associated user as its seller."""
+        if wire.get("sellerEmail") or self._learned:
+            return
+        seller, _ = party_emails(escrow)
+        if seller is None:
+            return
+        if self.associated is not None and self.associated != seller:
+            _log.warning(
+                "associated_email %s differs from the seller the server shows (%s); using "
+                "the server's",
+                self.options.associated_email,
+                seller,
+            )
+        self.associated, self._learned = seller, True
+        assert self.journal is not None
+        await self.journal.set_meta(_ASSOCIATED_META, seller)
+
+    async def _ask_associated(self) -> None:
+        """Read one own escrow of the journal to learn the associated user (once a run)."""
+        if self._learned or self._asked or self.journal is None:
+            return
+        self._asked = True
+        for escrow_id in await self.journal.own_escrow_ids():
+            self.requests += 1
+            try:
+                escrow = await self.client.escrows.get(escrow_id)
+            except DhmadError as exc:
+                _log.info(
+                    "could not read escrow %s to learn the associated user: %s", escrow_id, exc
+                )
+                continue
+            await self._learn_associated({}, escrow)
+            if self._learned:
+                return
+
+    def _visible(self, wire: Mapping[str, Any]) -> bool:
+        """Whether the documented list shows this item's escrow ("role omitted = both")."""
+        seller = _lower(wire.get("sellerEmail"))
+        if seller is None:
+            return True  # the associated user is the seller
+        return self.associated is not None and self.associated in (
+            seller,
+            _lower(wire.get("buyerEmail")),
+        )
 
     async def _fail(self, work: _Work, exc: DhmadError, *, retryable: bool) -> None:
         """Record a definite failure in the journal, then report it."""
@@ -472,7 +574,20 @@ class _Engine:
         journal = self.journal
         assert journal is not None
         claimed = await journal.claimed_ids()
-        pending = [Pending(w.item.key, w.item.wire or {}, w.floor) for _, w in batch]
+        if not self._learned and any((w.item.wire or {}).get("sellerEmail") for _, w in batch):
+            # Visibility of these items depends on who the associated user is: ask the
+            # server once a run, also to check an associated_email the caller gave.
+            await self._ask_associated()
+        pending = [
+            Pending(
+                w.item.key,
+                w.item.wire or {},
+                w.floor,
+                visible=self._visible(w.item.wire or {}),
+                associated_email=self.associated,
+            )
+            for _, w in batch
+        ]
 
         def count_page() -> None:
             self.requests += 1
@@ -514,11 +629,24 @@ class _Engine:
         key = work.item.key
         if verdict.kind == "found" and verdict.escrow is not None:
             escrow = verdict.escrow
+            if group.unsettled:
+                await self._review(
+                    group,
+                    work,
+                    f"escrow {escrow.id} matches, but an item with the same title and amount "
+                    "is unresolved in this journal, so it may be that item's escrow",
+                    "GroupUnresolved",
+                    (escrow.id,),
+                )
+                return
             try:
                 await journal.mark_created(key, escrow.id, unstructure(escrow), reconciled=True)
             except ClaimConflict:  # pragma: no cover - claimed ids are excluded from the scan
-                await self._review(group, work, f"escrow {escrow.id} is claimed by another item")
+                await self._review(
+                    group, work, f"escrow {escrow.id} is claimed by another item", "ClaimConflict"
+                )
                 return
+            await self._learn_associated(work.item.wire or {}, escrow)
             self._emit(
                 self._outcome(
                     work,
@@ -530,47 +658,102 @@ class _Engine:
             )
             await self._release(group)
         elif verdict.kind == "absent":
-            if self.options.if_not_found == "review":
-                await self._review(group, work, "no matching escrow found; not re-sent (review)")
-            elif work.sends >= self.options.max_sends:
-                message = (
-                    f"no escrow was created after {work.sends} attempts in this run "
-                    f"(last error: {work.row.error or 'ambiguous'})"
-                )
-                await journal.mark_failed(key, message, "NotCreated", None, retryable=True)
-                self._emit(
-                    self._outcome(
-                        work,
-                        OutcomeStatus.FAILED,
-                        error=message,
-                        error_type="NotCreated",
-                        retryable=True,
-                    )
-                )
-                await self._release(group)
+            await self._absent(group, work, proven=True)
+        elif verdict.kind == "unlisted":
+            if self.options.if_not_found == "resend":
+                await self._absent(group, work, proven=False)
             else:
-                await journal.mark_absent(key)
-                work.floor = None
-                group.works.appendleft(work)
-                await self._release(group)
+                await self._review(
+                    group,
+                    work,
+                    "cannot prove whether this create made an escrow: the associated user is "
+                    "neither its seller nor its buyer, and the escrow list shows only the "
+                    "associated user's escrows; not re-sent (look for it on the dashboard)",
+                    "AbsenceUnprovable",
+                )
         elif verdict.kind == "several":
-            await self._review(group, work, verdict.message, verdict.candidates)
+            await self._review(
+                group, work, verdict.message, "SeveralCandidates", verdict.candidates
+            )
         else:
             await self._unresolved(group, work, verdict.message)
 
+    async def _absent(self, group: _Group, work: _Work, *, proven: bool) -> None:
+        """No escrow was found: resend, or say why not (and only "none" if proven)."""
+        journal = self.journal
+        assert journal is not None
+        key = work.item.key
+        last = work.row.error or "ambiguous"
+        if self.options.if_not_found == "review":
+            await self._review(
+                group,
+                work,
+                f"no matching escrow found; not re-sent because if_not_found='review' "
+                f"(last error: {last})",
+                "ReviewRequested",
+            )
+        elif work.sends < self.options.max_sends:
+            await journal.mark_absent(key)
+            work.floor = None
+            group.works.appendleft(work)
+            await self._release(group)
+        elif proven:
+            message = (
+                f"no escrow was created: after {work.sends} attempts in this run the escrow "
+                f"list showed none (last error: {last})"
+            )
+            await journal.mark_failed(key, message, "NotCreated", None, retryable=True)
+            self._emit(
+                self._outcome(
+                    work,
+                    OutcomeStatus.FAILED,
+                    error=message,
+                    error_type="NotCreated",
+                    retryable=True,
+                )
+            )
+            await self._release(group)
+        else:
+            await self._review(
+                group,
+                work,
+                f"not found in the escrow list after {work.sends} attempts, but the list "
+                "shows only the associated user's escrows, so one may exist "
+                f"(last error: {last})",
+                "NotFoundAfterResend",
+            )
+
     async def _review(
-        self, group: _Group, work: _Work, message: str, candidates: tuple[str, ...] = ()
+        self,
+        group: _Group,
+        work: _Work,
+        message: str,
+        kind: str,
+        candidates: tuple[str, ...] = (),
     ) -> None:
         assert self.journal is not None
-        await self.journal.mark_needs_review(work.item.key, message, candidates)
+        await self.journal.mark_needs_review(work.item.key, message, kind, candidates)
         self._emit(
-            self._outcome(work, OutcomeStatus.NEEDS_REVIEW, error=message, candidates=candidates)
+            self._outcome(
+                work,
+                OutcomeStatus.NEEDS_REVIEW,
+                error=message,
+                error_type=kind,
+                candidates=candidates,
+            )
         )
+        if kind != "ReviewRequested":  # that one was proven absent: nothing unclaimed exists
+            group.unsettled = True
         await self._release(group)
 
     async def _unresolved(self, group: _Group, work: _Work, message: str) -> None:
         # The journal keeps the item ambiguous, so the next run reconciles it again.
-        self._emit(self._outcome(work, OutcomeStatus.NEEDS_REVIEW, error=message))
+        self._emit(
+            self._outcome(
+                work, OutcomeStatus.NEEDS_REVIEW, error=message, error_type="ScanIncomplete"
+            )
+        )
+        group.unsettled = True
         await self._release(group)
 
     async def _release(self, group: _Group) -> None:
@@ -587,7 +770,10 @@ class _Engine:
             if work.item.position not in self.outcomes:
                 self._emit(
                     self._outcome(
-                        work, OutcomeStatus.NEEDS_REVIEW, error=f"not reconciled: {reason}"
+                        work,
+                        OutcomeStatus.NEEDS_REVIEW,
+                        error=f"not reconciled: {reason}",
+                        error_type="NotReconciled",
                     )
                 )
         for group in groups:
@@ -622,6 +808,8 @@ class BatchRun:
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        if journal is None:
+            raise ValueError(_NO_JOURNAL)
         self._queue: asyncio.Queue[ItemOutcome | None] | None = None
         self._engine = _Engine(
             client,
@@ -700,9 +888,10 @@ def create_many(
 
     ``items`` are :class:`~dhmad_async.EscrowParams`, :class:`BatchItem` or
     mappings (snake_case or camelCase, optional ``external_key``). Every item is
-    validated before anything is sent. ``journal`` is a SQLite path (default
-    ``./dhmad-batch-<digest>.sqlite``), ``":memory:"``, or an open :class:`Journal`;
-    running the same batch with the same journal resumes it.
+    validated before anything is sent. ``journal`` is required: a SQLite path,
+    ``":memory:"`` (no resume), or an open :class:`Journal`; running the batch
+    again with the same journal resumes it, also after items were added,
+    removed or fixed.
     """
     return BatchRun(
         client,

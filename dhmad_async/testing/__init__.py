@@ -11,12 +11,14 @@ from dhmad_async.testing._common import ApiError
 from dhmad_async.testing._emulator import Emulator
 from dhmad_async.testing._escrows import EscrowRules
 from dhmad_async.testing._faults import FaultRule
+from dhmad_async.testing._fidelity import FIDELITY_PROFILES, Fidelity
 from dhmad_async.testing._ratelimit import ServerRateLimitOptions
 from dhmad_async.testing._routes_v1 import ApiOptions
 from dhmad_async.testing._state import ApiKeyInfo
 from dhmad_async.testing._webhooks import DeliveryRecord, WebhookOptions
 
 __all__ = [
+    "FIDELITY_PROFILES",
     "ApiError",
     "ApiKeyInfo",
     "ApiOptions",
@@ -25,6 +27,7 @@ __all__ = [
     "EscrowRules",
     "FakeClock",
     "FaultRule",
+    "Fidelity",
     "ServerRateLimitOptions",
     "WebhookOptions",
 ]

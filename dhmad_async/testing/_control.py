@@ -203,7 +203,7 @@ class ControlApi:
         body = await self._body(request)
         try:
             rules = tuple(FaultRule(**r) for r in body.get("rules", []))
-        except TypeError as exc:
+        except (TypeError, ValueError, ArithmeticError) as exc:
             raise bad_request(f"invalid rule: {exc}") from None
         seed = body.get("seed")
         self.emu.set_faults(*rules, seed=int(seed) if seed is not None else None)

@@ -20,6 +20,7 @@ from dhmad_async.testing._common import EmuClock, MonotonicSource
 from dhmad_async.testing._control import ControlApi, decide_verification, link_verification
 from dhmad_async.testing._escrows import escrow_view
 from dhmad_async.testing._faults import FaultRule, Faults
+from dhmad_async.testing._fidelity import Fidelity, check_fidelity
 from dhmad_async.testing._ratelimit import ServerRateLimiter, ServerRateLimitOptions
 from dhmad_async.testing._routes_root import RootApi, new_oauth_client
 from dhmad_async.testing._routes_v1 import ApiOptions, V1Api, json_response
@@ -37,14 +38,19 @@ CONTROL_PREFIX = "/__emulator__"
 class Emulator:
     """An in-process DHMAD sandbox on loopback: ``async with Emulator() as emu: ...``.
 
-    ``time_scale`` makes emulated time run faster (60 → a rate-limit "minute" lasts one
-    real second; 30-minute sessions expire after 30 real seconds). Several emulators can
-    run in one process; they share nothing.
+    ``fidelity="documented"`` (the default) answers only what the DHMAD documentation
+    shows: each endpoint's documented fields, the list of the associated user's own
+    escrows, 429s with a ``retryAfter`` body and no rate-limit headers.
+    ``fidelity="generous"`` answers with every stored field and header, and lists every
+    escrow the key created. ``time_scale`` makes emulated time run faster (60 → a
+    rate-limit "minute" lasts one real second; 30-minute sessions expire after 30 real
+    seconds). Several emulators can run in one process; they share nothing.
     """
 
     def __init__(
         self,
         *,
+        fidelity: Fidelity = "documented",
         host: str = "127.0.0.1",
         port: int = 0,
         user_email: str = "merchant@example.com",
@@ -63,13 +69,18 @@ class Emulator:
             "http://127.0.0.1/callback",
         ),
     ) -> None:
+        self.fidelity: Fidelity = check_fidelity(fidelity)
         self.host, self.port = host, port
         self.clock = EmuClock(time_scale, clock)
         self.store = Store(self.clock, state_path)
         self.api_options = api or ApiOptions()
-        self.rate_limiter = ServerRateLimiter(rate_limit or ServerRateLimitOptions(), self.clock)
+        self.rate_limiter = ServerRateLimiter(
+            rate_limit or ServerRateLimitOptions(), self.clock, self.fidelity
+        )
         self.faults = Faults(faults, fault_seed)
-        self.outbox = WebhookOutbox(self.store, self.clock, webhooks or WebhookOptions())
+        self.outbox = WebhookOutbox(
+            self.store, self.clock, (webhooks or WebhookOptions()).for_profile(self.fidelity)
+        )
         self.store.event_sink = self.outbox.emit
         self.request_counts: Counter[str] = Counter()  # "METHOD /path" → count
         meta = self.store.t["meta"]
@@ -90,8 +101,8 @@ class Emulator:
     def build_app(self) -> web.Application:
         """The aiohttp application (routes + middlewares), for custom hosting."""
         app = web.Application(middlewares=[self._middleware])
-        app.add_routes(V1Api(self.store, self.api_options).routes())
-        app.add_routes(RootApi(self.store).routes())
+        app.add_routes(V1Api(self.store, self.api_options, self.fidelity).routes())
+        app.add_routes(RootApi(self.store, fidelity=self.fidelity).routes())
         app.add_routes(ControlApi(self).routes(CONTROL_PREFIX))
         return app
 
@@ -208,7 +219,7 @@ class Emulator:
                 {
                     "error": "Too Many Requests",
                     "message": "Rate limit exceeded. Please try again later.",
-                    "retryAfter": decision.retry_after,
+                    "retryAfter": decision.retry_after_body,
                 },
                 429,
                 decision.headers,

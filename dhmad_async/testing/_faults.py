@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import random
 from collections import Counter
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -18,25 +18,49 @@ __all__ = ["FaultKind", "FaultPlan", "FaultRule", "Faults"]
 FaultKind = Literal["error_500", "error_502", "error_503", "reset", "lost_response", "slow"]
 
 
+def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+
+
+def _rate() -> Any:
+    # float() first: JSON from the control API arrives as Decimal (money-safe parsing),
+    # and a Decimal rate would break the float arithmetic of every draw.
+    return attrs.field(default=0.0, converter=float, validator=_share)
+
+
 @attrs.frozen
 class FaultRule:
-    """Fault rates for requests whose ``METHOD`` and path match the globs.
+    """Fault rates (shares between 0 and 1) for requests whose ``METHOD`` and path match.
 
     ``path`` matches the full path, e.g. ``"/api/v1/escrows"`` or ``"/api/v1/escrows/*"``.
     ``commit_on_500`` is the share of injected 500s where the handler ran first (the
-    change is committed, the client still sees a 500).
+    change is committed, the client still sees a 500). The rates of one rule add up to
+    at most 1.
     """
 
     method: str = "*"
     path: str = "*"
-    error_500: float = 0.0
-    error_502: float = 0.0
-    error_503: float = 0.0
-    reset: float = 0.0  # connection closed before the request is handled
-    lost_response: float = 0.0  # handled (committed), then the connection is dropped
-    slow: float = 0.0
-    slow_seconds: float = 2.0  # real seconds
-    commit_on_500: float = 0.5
+    error_500: float = _rate()
+    error_502: float = _rate()
+    error_503: float = _rate()
+    reset: float = _rate()  # connection closed before the request is handled
+    lost_response: float = _rate()  # handled (committed), then the connection is dropped
+    slow: float = _rate()
+    slow_seconds: float = attrs.field(default=2.0, converter=float)  # real seconds
+    commit_on_500: float = attrs.field(default=0.5, converter=float, validator=_share)
+
+    def __attrs_post_init__(self) -> None:
+        total = (
+            self.error_500
+            + self.error_502
+            + self.error_503
+            + self.reset
+            + self.lost_response
+            + self.slow
+        )
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"the fault rates of one rule add up to {total:g}, more than 1")
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this rule covers ``method path``."""

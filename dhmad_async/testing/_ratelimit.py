@@ -1,6 +1,7 @@
 """Server-side rate limiting as DHMAD documents it: per client IP, sliding 60 s window (§1.8).
 
-The header names are UNKNOWN (§1.8, §7.5), so the style is configurable. No I/O.
+The header names are UNKNOWN (§1.8, §7.5), so the style is configurable; the
+``documented`` profile sends none, and only the 429 body's ``retryAfter``. No I/O.
 """
 
 from __future__ import annotations
@@ -12,44 +13,75 @@ from typing import Literal
 import attrs
 
 from dhmad_async.testing._common import EmuClock
+from dhmad_async.testing._fidelity import Fidelity
 
-__all__ = ["HeaderStyle", "RateLimitDecision", "ServerRateLimitOptions", "ServerRateLimiter"]
+__all__ = [
+    "HeaderStyle",
+    "RateLimitDecision",
+    "RetryAfterUnit",
+    "ServerRateLimitOptions",
+    "ServerRateLimiter",
+]
 
 HeaderStyle = Literal["x-ratelimit", "ietf", "ietf-combined", "retry-after", "none"]
 ResetStyle = Literal["delta", "epoch", "epoch-ms"]
+RetryAfterUnit = Literal["s", "ms"]
 
 
 @attrs.frozen
 class ServerRateLimitOptions:
     """How the emulator limits: ``limit`` requests per ``window`` emulated seconds per IP.
 
+    ``headers`` and ``retry_after_header`` left at ``None`` follow the profile: the
+    ``documented`` one sends no rate-limit headers and no ``Retry-After`` (their names
+    are not documented), the ``generous`` one ``X-RateLimit-*`` and ``Retry-After``. A
+    header style chosen explicitly comes with ``Retry-After`` unless that is turned off.
+    ``retry_after_unit`` is the unit of the 429 body's ``retryAfter`` (undocumented).
     ``count_rejected=False`` (default, INF): a 429 does not take a slot, so a client that
     keeps retrying is not locked out forever. ``enabled=False`` turns limiting off.
     """
 
     limit: int = 100
     window: float = 60.0
-    headers: HeaderStyle = "x-ratelimit"
+    headers: HeaderStyle | None = None
     reset: ResetStyle = "delta"
-    retry_after_header: bool = True  # send Retry-After on 429 in every style except "none"
+    retry_after_header: bool | None = None
+    retry_after_unit: RetryAfterUnit = "s"
     count_rejected: bool = False
     enabled: bool = True
+
+    def for_profile(self, fidelity: Fidelity) -> ServerRateLimitOptions:
+        """These options with every ``None`` replaced by the profile's choice."""
+        headers = self.headers
+        if headers is None:
+            headers = "x-ratelimit" if fidelity == "generous" else "none"
+        retry_after = self.retry_after_header
+        if retry_after is None:
+            retry_after = fidelity == "generous" or self.headers not in (None, "none")
+        return attrs.evolve(self, headers=headers, retry_after_header=retry_after)
 
 
 @attrs.frozen
 class RateLimitDecision:
-    """Outcome for one request: allowed or not, plus headers and the body's ``retryAfter``."""
+    """Outcome for one request: allowed or not, its headers and the 429 body's ``retryAfter``.
+
+    ``retry_after`` is whole seconds (what ``Retry-After`` carries); ``retry_after_body`` is
+    the body's value in the configured unit.
+    """
 
     allowed: bool
     headers: dict[str, str]
     retry_after: int
+    retry_after_body: int = 0
 
 
 class ServerRateLimiter:
     """A sliding log per client IP over real (scaled) seconds."""
 
-    def __init__(self, options: ServerRateLimitOptions, clock: EmuClock) -> None:
-        self.options = options
+    def __init__(
+        self, options: ServerRateLimitOptions, clock: EmuClock, fidelity: Fidelity = "documented"
+    ) -> None:
+        self.options = options.for_profile(fidelity)
         self.clock = clock
         self._logs: dict[str, deque[float]] = {}
         self.admitted: list[float] = []  # monotonic arrival times of every admitted request
@@ -90,8 +122,11 @@ class ServerRateLimiter:
         until_free = (log[0] + window - now) if log and remaining == 0 else 0.0
         until_reset = (log[0] + window - now) if log else window
         retry_after = max(1, math.ceil(until_free)) if not allowed else 0
+        body_value = retry_after
+        if not allowed and opts.retry_after_unit == "ms":
+            body_value = max(1, math.ceil(until_free * 1000))
         return RateLimitDecision(
-            allowed, self._headers(remaining, until_reset, retry_after), retry_after
+            allowed, self._headers(remaining, until_reset, retry_after), retry_after, body_value
         )
 
     def _headers(self, remaining: int, until_reset: float, retry_after: int) -> dict[str, str]:

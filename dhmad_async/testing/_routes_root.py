@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from dhmad_async.testing._common import ApiError, bad_request, dumps, iso, new_hex, new_object_id
+from dhmad_async.testing._fidelity import Fidelity, shape
 from dhmad_async.testing._routes_v1 import json_response, read_json
 from dhmad_async.testing._state import Store
 
@@ -57,8 +58,11 @@ def _jwt(claims: JsonDict, secret: str) -> str:
 class RootApi:
     """OAuth and developer-token endpoints over one :class:`Store`."""
 
-    def __init__(self, store: Store, *, development_mode: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, fidelity: Fidelity = "documented", development_mode: bool = True
+    ) -> None:
         self.store = store
+        self.fidelity: Fidelity = fidelity
         self.development_mode = development_mode  # §4.7: HTTP webhook URLs allowed in dev
 
     def routes(self) -> list[web.RouteDef]:
@@ -286,13 +290,11 @@ class RootApi:
         }
         self.store.t["webhooks"][hook["id"]] = hook
         self.store.save()
-        return json_response(
-            {
-                "message": "Webhook created successfully",
-                "webhook": self._hook_view(hook, with_secret=True),
-            },
-            201,
-        )
+        body = {
+            "message": "Webhook created successfully",
+            "webhook": self._hook_view(hook, with_secret=True),
+        }
+        return json_response(shape("webhooks.create", body, fidelity=self.fidelity), 201)
 
     async def list_webhooks(self, request: web.Request) -> web.StreamResponse:
         """``GET /api/developer/webhooks`` → ``{"webhooks": [...]}`` (INF shape)."""

@@ -17,6 +17,7 @@ from aiohttp import web
 from dhmad_async.testing import _escrows as esc_rules
 from dhmad_async.testing import _sessions as sess_rules
 from dhmad_async.testing._common import ApiError, bad_request, dumps, iso, loads, new_object_id
+from dhmad_async.testing._fidelity import Fidelity, shape
 from dhmad_async.testing._state import KeyContext, Store
 
 __all__ = ["ApiOptions", "V1Api", "json_response", "read_json"]
@@ -36,6 +37,10 @@ class ApiOptions:
     kyc_auto_approve: bool = True
     blocked_email_domains: tuple[str, ...] = ("blocked.example",)
     initial_balance: Decimal = Decimal("1000")
+    # Shapes the docs leave open, off unless a test turns them on (docs/emulator.md):
+    # every empty array written as null, and the escrow endpoints' {"data": ...} envelope.
+    null_empty_arrays: bool = False
+    data_envelope: bool = False
 
 
 def json_response(
@@ -72,9 +77,26 @@ Handler = Callable[[web.Request, KeyContext], Awaitable[web.Response]]
 class V1Api:
     """The ``/api/v1`` routes over one :class:`Store`."""
 
-    def __init__(self, store: Store, options: ApiOptions) -> None:
+    def __init__(self, store: Store, options: ApiOptions, fidelity: Fidelity) -> None:
         self.store = store
         self.options = options
+        self.fidelity: Fidelity = fidelity
+
+    @property
+    def documented(self) -> bool:
+        """True under the ``documented`` profile."""
+        return self.fidelity == "documented"
+
+    def _ok(self, view: str, data: object, status: int = 200) -> web.Response:
+        """A success response shaped for ``view`` by the profile and the shape options."""
+        body = shape(
+            view,
+            data,
+            fidelity=self.fidelity,
+            null_empty_arrays=self.options.null_empty_arrays,
+            data_envelope=self.options.data_envelope,
+        )
+        return json_response(body, status)
 
     def routes(self, prefix: str = "/api/v1") -> list[web.RouteDef]:
         """Route table for ``aiohttp.web``."""
@@ -117,7 +139,8 @@ class V1Api:
         """``GET /me`` (§2.1); works without association."""
         key = {k: v for k, v in ctx.key.items() if k not in ("key", "developerId")}
         dev = ctx.developer
-        return json_response(
+        return self._ok(
+            "me",
             {
                 "apiKey": key,
                 "developer": {
@@ -125,7 +148,7 @@ class V1Api:
                     "email": dev["email"],
                     "companyName": dev["companyName"],
                 },
-            }
+            },
         )
 
     async def balance(self, request: web.Request, ctx: KeyContext) -> web.Response:
@@ -140,8 +163,8 @@ class V1Api:
                 held += esc["amountTnd"]
             elif esc["developerId"] == ctx.developer["id"] and esc["status"] == "completed":
                 available += esc["developerFee"]
-        return json_response(
-            {"balance": {"available": available, "pending": Decimal(0), "escrow": held}}
+        return self._ok(
+            "balance", {"balance": {"available": available, "pending": Decimal(0), "escrow": held}}
         )
 
     # -- escrows ------------------------------------------------------------------------------
@@ -150,7 +173,11 @@ class V1Api:
         """``POST /escrows`` (§2.3) → 201."""
         body = await read_json(request)
         out = esc_rules.create_escrow(self.store, self.options.rules, ctx, body)
-        return json_response(out, 201)
+        if self.documented and not (isinstance(body, dict) and body.get("sellerEmail")):
+            # §2.3's quickstart example: with the associated user as seller, the create
+            # response has ``sellerEmail: null`` (and the seller as a bare id).
+            out["escrow"]["sellerEmail"] = None
+        return self._ok("escrows.create", out, 201)
 
     async def list_escrows(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /escrows`` (§2.4): filters, newest first, ``limit`` ≤ 100 (over → 400)."""
@@ -180,7 +207,11 @@ class V1Api:
             my_role = self.store.role_of(esc, email)
             if role is not None and my_role != role:
                 continue
-            if role is None and not self.store.can_see(ctx, esc):
+            if role is None and not (
+                my_role is not None if self.documented else self.store.can_see(ctx, esc)
+            ):
+                # §2.4: "role omitted = both" roles of the associated user; escrows the key
+                # created between two other users are listed only by the generous profile.
                 continue
             if status is not None and esc["status"] != status:
                 continue
@@ -189,17 +220,18 @@ class V1Api:
         p, lim = int(page), int(limit)
         chunk = items[(p - 1) * lim : p * lim]
         pages = (len(items) + lim - 1) // lim
-        return json_response(
+        return self._ok(
+            "escrows.list",
             {
                 "escrows": [esc_rules.escrow_view(self.store, e) for e in chunk],
                 "pagination": {"page": p, "limit": lim, "total": len(items), "pages": pages},
-            }
+            },
         )
 
     async def get_escrow(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /escrows/:id`` (§2.5)."""
         esc = esc_rules.visible_escrow(self.store, ctx, request.match_info["id"])
-        return json_response({"escrow": esc_rules.escrow_view(self.store, esc)})
+        return self._ok("escrows.get", {"escrow": esc_rules.escrow_view(self.store, esc)})
 
     async def update_escrow(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``PUT /escrows/:id`` (§2.6)."""
@@ -207,22 +239,27 @@ class V1Api:
         out = esc_rules.update_escrow(
             self.store, self.options.rules, ctx, request.match_info["id"], body
         )
-        return json_response(out)
+        return self._ok("escrows.update", out)
 
     async def deliver(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``POST /escrows/:id/deliver`` (§2.7)."""
-        return json_response(esc_rules.deliver(self.store, ctx, request.match_info["id"]))
+        out = esc_rules.deliver(self.store, ctx, request.match_info["id"])
+        instant = out["escrow"]["mode"] == "instant"
+        return self._ok("escrows.deliver.instant" if instant else "escrows.deliver", out)
 
     async def reject_delivery(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``POST /escrows/:id/reject-delivery`` (§2.8)."""
         body = await read_json(request)
-        return json_response(
-            esc_rules.reject_delivery(self.store, ctx, request.match_info["id"], body)
+        return self._ok(
+            "escrows.reject_delivery",
+            esc_rules.reject_delivery(self.store, ctx, request.match_info["id"], body),
         )
 
     async def cancel(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``POST /escrows/:id/cancel`` (§2.9)."""
-        return json_response(esc_rules.cancel(self.store, ctx, request.match_info["id"]))
+        return self._ok(
+            "escrows.cancel", esc_rules.cancel(self.store, ctx, request.match_info["id"])
+        )
 
     async def contract(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /escrows/:id/contract`` (§2.10): parties only, standard only."""
@@ -240,11 +277,13 @@ class V1Api:
         contract = self.store.t["contracts"].get(esc["id"])
         if contract is None:
             raise ApiError(404, {"error": "Contract not found for this escrow"})
-        return json_response({"contract": contract})
+        return self._ok("escrows.contract", {"contract": contract})
 
     async def proof(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /escrows/:id/proof`` (§2.11)."""
-        return json_response(sess_rules.proof_view(self.store, ctx, request.match_info["id"]))
+        return self._ok(
+            "escrows.proof", sess_rules.proof_view(self.store, ctx, request.match_info["id"])
+        )
 
     # -- checkout sessions --------------------------------------------------------------------
 
@@ -254,11 +293,13 @@ class V1Api:
         out = sess_rules.create_session(
             self.store, ctx, request.match_info["id"], body, self.options.allowed_redirect_urls
         )
-        return json_response(out, 201)
+        return self._ok("sessions.create", out, 201)
 
     async def get_session(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /sessions/:id`` (§2.13)."""
-        return json_response(sess_rules.get_session(self.store, ctx, request.match_info["id"]))
+        return self._ok(
+            "sessions.get", sess_rules.get_session(self.store, ctx, request.match_info["id"])
+        )
 
     # -- identity verifications (§2.14–§2.16), snake_case, no association needed ---------------
 
@@ -305,7 +346,7 @@ class V1Api:
                 and rec["email"] == email
                 and (rec["kyc_status"] == "pending")
             ):
-                return json_response(self._verification_view(rec))
+                return self._ok("identity.get", self._verification_view(rec))
         now = self.store.clock.now()
         auto = self.options.kyc_auto_approve
         rec = {
@@ -341,7 +382,7 @@ class V1Api:
             if auto
             else "A verification email has been sent to the user."
         )
-        return json_response(out, 201)
+        return self._ok("identity.create", out, 201)
 
     @staticmethod
     def _verification_view(rec: JsonDict) -> JsonDict:
@@ -358,7 +399,7 @@ class V1Api:
     async def get_verification(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /identity-verifications/:id`` (§2.15)."""
         rec = self._own_verification(ctx, request.match_info["id"])
-        return json_response(self._verification_view(rec))
+        return self._ok("identity.get", self._verification_view(rec))
 
     async def list_verifications(self, request: web.Request, ctx: KeyContext) -> web.Response:
         """``GET /identity-verifications?email=`` (§2.16): newest first, at most 20."""
@@ -371,4 +412,6 @@ class V1Api:
             if r["_developerId"] == ctx.developer["id"] and r["email"] == email
         ]
         recs.sort(key=lambda r: r["_seq"], reverse=True)
-        return json_response({"verifications": [self._verification_view(r) for r in recs[:20]]})
+        return self._ok(
+            "identity.list", {"verifications": [self._verification_view(r) for r in recs[:20]]}
+        )

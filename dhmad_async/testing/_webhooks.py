@@ -24,6 +24,7 @@ import aiohttp
 import attrs
 
 from dhmad_async.testing._common import EmuClock, dumps, iso, new_object_id
+from dhmad_async.testing._fidelity import Fidelity
 from dhmad_async.testing._state import Store
 
 __all__ = ["DeliveryRecord", "WebhookOptions", "WebhookOutbox"]
@@ -55,7 +56,8 @@ class WebhookOptions:
     ``X-Webhook-Timestamp`` (re-signed with the current secret) instead of stamping each
     attempt anew. Whether DHMAD does this is not documented; it is the stricter reading,
     since every attempt after the receiver's tolerance window then fails its timestamp
-    check. ``X-Webhook-Id`` is the event id on every attempt either way.
+    check. ``X-Webhook-Id`` is the event id on every attempt either way. ``None`` (the
+    default) takes the profile's choice: on in ``documented``, off in ``generous``.
     """
 
     max_attempts: int = 5
@@ -69,7 +71,14 @@ class WebhookOptions:
     # active webhook of the developer. Set False to require an explicit subscription.
     proof_events_to_all: bool = True
     signer: Signer | None = None
-    retries_keep_timestamp: bool = False
+    retries_keep_timestamp: bool | None = None
+
+    def for_profile(self, fidelity: Fidelity) -> WebhookOptions:
+        """These options with every ``None`` replaced by the profile's choice."""
+        keep = self.retries_keep_timestamp
+        if keep is None:
+            keep = fidelity == "documented"
+        return attrs.evolve(self, retries_keep_timestamp=keep)
 
 
 @attrs.frozen

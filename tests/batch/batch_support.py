@@ -36,7 +36,12 @@ def fast_retry() -> RetryPolicy:
 
 
 def item(n: int, **overrides: Any) -> dict[str, Any]:
-    """A valid quick-mode item whose title makes it unique."""
+    """
+    A valid quick-mode item between two third parties, whose title makes it unique.
+
+    Neither party is the key's associated user, so the documented escrow list never
+    shows its escrow: after an ambiguous create its absence cannot be proven.
+    """
     data: dict[str, Any] = {
         "title": f"Order {n}",
         "amount": Decimal("25.500"),
@@ -48,6 +53,31 @@ def item(n: int, **overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+def own_item(n: int, **overrides: Any) -> dict[str, Any]:
+    """
+    A valid standard item whose seller is the associated user (no ``seller_email``).
+
+    The documented list shows it ("role omitted = both"), so reconciliation can prove
+    whether its escrow exists.
+    """
+    data: dict[str, Any] = {
+        "title": f"Own order {n}",
+        "amount": Decimal("40.250"),
+        "buyer_email": f"buyer{n % 7}@example.com",
+        "mode": "standard",
+        "contract_terms": "Deliver as described.",
+        "estimated_delivery_days": 5,
+        "external_key": f"own-{n}",
+    }
+    data.update(overrides)
+    return data
+
+
+def mixed_item(n: int) -> dict[str, Any]:
+    """Every third item is between two third parties, the others have us as seller."""
+    return item(n) if n % 3 == 0 else own_item(n, title=f"Order {n}", external_key=f"order-{n}")
 
 
 async def _child(argv: list[str]) -> dict[str, Any]:
@@ -69,7 +99,7 @@ async def _child(argv: list[str]) -> dict[str, Any]:
         ) as client:
             report = await create_many(
                 client,
-                [item(n) for n in range(start, stop)],
+                [mixed_item(n) for n in range(start, stop)],
                 journal=journal,
                 options=BatchOptions(settle=0.1, clock_skew=30.0),
             )
@@ -79,5 +109,38 @@ async def _child(argv: list[str]) -> dict[str, Any]:
     return {"counts": report.counts, "stopped": report.stopped}
 
 
+async def _hold(path: str) -> None:
+    """Open the journal at ``path``, say so, and keep it open until stdin closes."""
+    from dhmad_async.batch import Journal
+
+    try:
+        journal = await Journal.open(path)
+    except RuntimeError as exc:  # JournalBusyError and every other JournalError
+        print(f"refused: {exc}", flush=True)
+        return
+    print("held", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await journal.aclose()
+
+
+async def _sent_then_killed(path: str) -> None:
+    """Record two items and a sent mark, then die without closing (like ``kill -9``)."""
+    import signal
+
+    from dhmad_async.batch import Journal
+    from dhmad_async.batch._items import prepare_items
+
+    journal = await Journal.open(path)
+    await journal.register(prepare_items([item(0), item(1)]))
+    await journal.mark_sent("order-0", 1000.0)
+    print("sent", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(_child(sys.argv[1:]))))
+    if sys.argv[1] == "hold":
+        asyncio.run(_hold(sys.argv[2]))
+    elif sys.argv[1] == "sent-then-killed":
+        asyncio.run(_sent_then_killed(sys.argv[2]))
+    else:
+        print(json.dumps(asyncio.run(_child(sys.argv[1:]))))

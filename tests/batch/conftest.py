@@ -1,4 +1,8 @@
-"""Fixtures for batch tests: a fast emulator (time-scaled rate window) and clients bound to it."""
+"""Fixtures for batch tests: a fast emulator (time-scaled rate window) and clients bound to it.
+
+``emu`` runs every test that uses it once per fidelity profile (``documented``, then
+``generous``).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,23 @@ import pytest
 from batch_support import TIME_SCALE, fast_rate_limit, fast_retry
 
 from dhmad_async import DhmadClient
-from dhmad_async.testing import Emulator, ServerRateLimitOptions
+from dhmad_async.testing import FIDELITY_PROFILES, Emulator, Fidelity, ServerRateLimitOptions
+
+
+@pytest.fixture(params=FIDELITY_PROFILES)
+def fidelity(request: pytest.FixtureRequest) -> Fidelity:
+    """The emulator profile under test: ``documented`` and ``generous``."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """A started emulator whose rate window is time-scaled."""
-    async with Emulator(time_scale=TIME_SCALE, rate_limit=ServerRateLimitOptions(limit=100)) as e:
+async def emu(fidelity: Fidelity) -> AsyncIterator[Emulator]:
+    """A started emulator whose rate window is time-scaled, in the profile under test."""
+    async with Emulator(
+        fidelity=fidelity,
+        time_scale=TIME_SCALE,
+        rate_limit=ServerRateLimitOptions(limit=100),
+    ) as e:
         yield e
 
 

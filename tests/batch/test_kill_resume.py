@@ -1,8 +1,14 @@
-"""Crash safety end to end: 1,000 creates with seeded faults, SIGKILL part-way, resume."""
+"""Crash safety end to end: 1,000 creates with seeded faults, SIGKILL part-way, resume.
+
+Runs in both emulator profiles. A third of the items are between two third parties,
+whose escrows the documented list never shows: after an ambiguous create those can
+only be found by the generous list, and are otherwise left for review, never re-sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import signal
 import sqlite3
@@ -11,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from batch_support import fast_rate_limit, fast_retry, item
+from batch_support import fast_rate_limit, fast_retry, mixed_item
 
 from dhmad_async import DhmadClient
 from dhmad_async.batch import BatchOptions, OutcomeStatus, create_many
@@ -48,7 +54,13 @@ async def _burst_429s(emu: Emulator, stop: asyncio.Event) -> None:
 async def test_kill_and_resume_gives_exactly_one_escrow_per_item(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    """A batch SIGKILLed mid-run and resumed leaves one escrow per item and reports them all."""
+    """SIGKILLed mid-run and resumed: one escrow per created item, at most one for the rest.
+
+    Items the list can prove (the associated user sells) are created exactly once, or
+    failed with nothing created when every send met a fault that committed nothing.
+    Third-party items are created or need review; none has two escrows, and no item is
+    reported created without its escrow.
+    """
     emu.set_faults(
         FaultRule(
             method="POST",
@@ -92,7 +104,7 @@ async def test_kill_and_resume_gives_exactly_one_escrow_per_item(
         ) as client:
             report = await create_many(
                 client,
-                [item(n) for n in range(N)],
+                [mixed_item(n) for n in range(N)],
                 journal=journal,
                 options=BatchOptions(settle=0.1, clock_skew=30.0),
             )
@@ -105,11 +117,27 @@ async def test_kill_and_resume_gives_exactly_one_escrow_per_item(
     stats = emu.stats()
     assert stats["faults"].get("error_500", 0) > 0 and stats["faults"].get("lost_response", 0) > 0
     assert stats["rateLimited"] > 0  # the bursts did cause 429s
-    titles = [e["title"] for e in emu.escrows()]
-    assert sorted(titles) == sorted(f"Order {n}" for n in range(N))  # one per item, no dupes
+    per_title = collections.Counter(e["title"] for e in emu.escrows())
+    assert set(per_title) <= {f"Order {n}" for n in range(N)}
+    assert max(per_title.values()) == 1  # never two escrows for one item
     assert len(report) == N
-    assert report.counts == {"created": N, "failed": 0, "needs_review": 0}
     by_id = {e["id"]: e["title"] for e in emu.escrows()}
-    assert all(by_id[o.escrow_id or ""] == f"Order {o.position}" for o in report)
+    for outcome in report:
+        title = f"Order {outcome.position}"
+        third_party = outcome.position % 3 == 0
+        if outcome.status is OutcomeStatus.CREATED:
+            assert by_id[outcome.escrow_id or ""] == title  # never created without its escrow
+        elif outcome.status is OutcomeStatus.FAILED:
+            # Only a proven absence (every send of this run met a fault that committed
+            # nothing, and the list showed none): nothing exists, a rerun sends it.
+            assert not third_party and outcome.error_type == "NotCreated", outcome
+            assert outcome.retryable and per_title[title] == 0, outcome
+        else:
+            assert third_party and outcome.status is OutcomeStatus.NEEDS_REVIEW, outcome
+            assert outcome.error_type == "AbsenceUnprovable", outcome
+    created = {o.escrow_id for o in report if o.status is OutcomeStatus.CREATED}
+    assert len(created) == report.counts["created"]  # one escrow per created item
+    unclaimed = set(by_id) - created
+    reviewed = {f"Order {o.position}" for o in report.needs_review}
+    assert {by_id[i] for i in unclaimed} <= reviewed  # every other escrow is one under review
     assert any(o.reconciled for o in report)
-    assert all(o.status is OutcomeStatus.CREATED for o in report)

@@ -145,8 +145,15 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
 
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    """An emulator whose own limit stays out of the way."""
-    async with Emulator(rate_limit=ServerRateLimitOptions(enabled=False)) as e:
+    """
+    An emulator whose own limit stays out of the way, sending X-RateLimit headers.
+
+    The docs say every response carries rate-limit headers (names unknown), so
+    they are turned on here: they are what the limiter writes back to Redis
+    after an answer, which is the moment these tests take Redis away.
+    """
+    options = ServerRateLimitOptions(enabled=False, headers="x-ratelimit")
+    async with Emulator(rate_limit=options) as e:
         yield e
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from batch_support import item
+from batch_support import item, own_item
 
 from dhmad_async import DhmadClient, EscrowParams
 from dhmad_async.batch import BatchItem, BatchProgress, Journal, JournalState, OutcomeStatus
@@ -104,12 +104,12 @@ async def test_retryable_failures_are_retried_on_resume_but_definite_ones_are_no
     bad = item(1, buyer_email="seller@example.com")
     await client.escrows.create_many([bad], journal=journal)
     emu.set_faults(FaultRule(method="POST", path="/api/v1/escrows", error_503=1.0))
-    first = await client.escrows.create_many([item(0), bad], journal=journal, max_sends=1)
+    first = await client.escrows.create_many([own_item(0), bad], journal=journal, max_sends=1)
     assert first.outcomes[0].status is OutcomeStatus.FAILED and first.outcomes[0].retryable
     assert first.outcomes[1].from_journal
     emu.set_faults()
     posts = emu.request_count(*POST)
-    second = await client.escrows.create_many([item(0), bad], journal=journal)
+    second = await client.escrows.create_many([own_item(0), bad], journal=journal)
     assert second.outcomes[0].status is OutcomeStatus.CREATED
     assert second.outcomes[1].status is OutcomeStatus.FAILED and second.outcomes[1].from_journal
     assert emu.request_count(*POST) == posts + 1
@@ -125,7 +125,7 @@ async def test_committed_500_is_found_not_resent(
     )
     client = make_client()
     report = await client.escrows.create_many(
-        [item(0), item(1)], journal=tmp_path / "j.db", settle=0.05
+        [own_item(0), own_item(1)], journal=tmp_path / "j.db", settle=0.05
     )
     assert report.counts["created"] == 2
     assert all(o.reconciled for o in report)
@@ -142,7 +142,7 @@ async def test_identical_items_each_get_their_own_escrow_through_lost_responses(
         seed=7,
     )
     client = make_client()
-    same = {k: v for k, v in item(0).items() if k != "external_key"}
+    same = {k: v for k, v in own_item(0).items() if k != "external_key"}
     report = await client.escrows.create_many(
         [dict(same) for _ in range(6)], journal=tmp_path / "j.db", settle=0.05
     )
@@ -157,7 +157,7 @@ async def test_several_unclaimed_matches_need_review(
 ) -> None:
     """When someone else made an identical escrow just before, an ambiguous create needs review."""
     client = make_client()
-    same = {k: v for k, v in item(0).items() if k != "external_key"}
+    same = {k: v for k, v in own_item(0).items() if k != "external_key"}
     await client.escrows.create(**same)  # outside the batch, unclaimed
     emu.set_faults(
         FaultRule(method="POST", path="/api/v1/escrows", error_500=1.0, commit_on_500=1.0)
@@ -167,7 +167,8 @@ async def test_several_unclaimed_matches_need_review(
     )
     outcome = report.outcomes[0]
     assert outcome.status is OutcomeStatus.NEEDS_REVIEW
-    assert len(outcome.candidates) == 2
+    assert len(outcome.candidates) == 2 and outcome.error_type == "SeveralCandidates"
+    assert len(emu.escrows()) == 2
     journal = await Journal.open(tmp_path / "j.db")
     try:
         rows = await journal.rows()
@@ -185,12 +186,12 @@ async def test_absent_escrow_is_sent_again(
     )
     client = make_client()
     journal = tmp_path / "j.db"
-    first = await client.escrows.create_many([item(0)], journal=journal, settle=0.05)
+    first = await client.escrows.create_many([own_item(0)], journal=journal, settle=0.05)
     assert first.outcomes[0].status is OutcomeStatus.FAILED
     assert first.outcomes[0].retryable and first.outcomes[0].attempts == 3
     assert emu.escrows() == []
     emu.set_faults()
-    second = await client.escrows.create_many([item(0)], journal=journal)
+    second = await client.escrows.create_many([own_item(0)], journal=journal)
     assert second.outcomes[0].status is OutcomeStatus.CREATED
     assert len(emu.escrows()) == 1
 
@@ -237,3 +238,34 @@ async def test_changed_parameters_under_a_created_key_are_refused(
     assert report.outcomes[0].status is OutcomeStatus.FAILED
     assert report.outcomes[0].error_type == "JournalConflict"
     assert len(emu.escrows()) == 1
+
+
+async def test_third_party_items_are_never_resent_after_an_unknown_answer(
+    emu: Emulator, make_client: Callable[..., DhmadClient], tmp_path: Path
+) -> None:
+    """Between two third parties: found if the list shows it, else left for review; one send.
+
+    The generous list shows escrows the key made for others, so committed lost responses
+    are found there; the documented list does not, so those items need review.
+    """
+    emu.set_faults(
+        FaultRule(method="POST", path="/api/v1/escrows", lost_response=0.4, reset=0.3), seed=11
+    )
+    client = make_client()
+    report = await client.escrows.create_many(
+        [item(n) for n in range(12)], journal=tmp_path / "j.db", settle=0.05
+    )
+    assert emu.request_count(*POST) == 12  # nothing was sent twice
+    titles = [e["title"] for e in emu.escrows()]
+    assert len(titles) == len(set(titles))
+    by_id = {e["id"]: e["title"] for e in emu.escrows()}
+    committed = set(emu.faults.committed_under_lost_response)
+    assert emu.faults.counts["lost_response"] > 0 and emu.faults.counts["reset"] > 0
+    for outcome in report:
+        if outcome.status is OutcomeStatus.CREATED:
+            assert by_id[outcome.escrow_id or ""] == f"Order {outcome.position}"
+        else:
+            assert outcome.status is OutcomeStatus.NEEDS_REVIEW
+            assert outcome.error_type == "AbsenceUnprovable"
+    found = {o.escrow_id for o in report if o.reconciled}
+    assert found == (committed if emu.fidelity == "generous" else set())

@@ -21,15 +21,27 @@ Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @contextlib.asynccontextmanager
-async def hosted(emu: Emulator, middleware: Middleware) -> AsyncIterator[str]:
-    """Serve ``emu``'s app with ``middleware`` outermost; yields the ``…/api/v1`` base URL."""
+async def hosted(
+    emu: Emulator, middleware: Middleware, *, inside: bool = False
+) -> AsyncIterator[str]:
+    """
+    Serve ``emu``'s app with ``middleware`` added; yields the ``…/api/v1`` base URL.
+
+    Outermost by default (it can answer instead of the emulator); ``inside=True``
+    runs it after the emulator's own middleware, so the emulator has already
+    counted the request against its rate limit (a server that stalls *after*
+    admitting a request, as a real one would).
+    """
     app = emu.build_app()
 
     @web.middleware
-    async def outermost(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def extra(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await middleware(request, handler)
 
-    app.middlewares.insert(0, outermost)
+    if inside:
+        app.middlewares.append(extra)
+    else:
+        app.middlewares.insert(0, extra)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -249,7 +249,8 @@ async def test_requests_are_counted_when_a_connection_is_free_not_before_the_poo
 
     policy = RateLimit(requests=2, per=10.0, burst=2, margin=0.0, pause_jitter=0.0)
     limiter = CountingLimiter(SlidingWindowLimiter(policy, clock=clock))
-    async with hosted(emu, stall_first) as base_url:
+    # The server counts the stalled request when it arrives (inside its own limiter).
+    async with hosted(emu, stall_first, inside=True) as base_url:
         client = DhmadClient(
             emu.api_key,
             base_url=base_url,

@@ -1,4 +1,9 @@
-"""Fixtures for emulator tests: a started emulator and a raw aiohttp client over loopback."""
+"""Fixtures for emulator tests: a started emulator and a raw aiohttp client over loopback.
+
+``emu`` runs every test that uses it once per fidelity profile (``documented``, then
+``generous``); a test that needs one profile says which and why with
+``@pytest.mark.parametrize("fidelity", ["generous"], indirect=True)`` and a docstring line.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,19 @@ import aiohttp
 import pytest
 from emulator_support import Raw, Receiver
 
-from dhmad_async.testing import Emulator
+from dhmad_async.testing import FIDELITY_PROFILES, Emulator, Fidelity
+
+
+@pytest.fixture(params=FIDELITY_PROFILES)
+def fidelity(request: pytest.FixtureRequest) -> Fidelity:
+    """The emulator profile under test: ``documented`` and ``generous``."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """A started emulator with default options."""
-    async with Emulator() as e:
+async def emu(fidelity: Fidelity) -> AsyncIterator[Emulator]:
+    """A started emulator with default options in the profile under test."""
+    async with Emulator(fidelity=fidelity) as e:
         yield e
 
 

@@ -22,7 +22,7 @@ from dhmad_async import (
     PermissionDeniedError,
 )
 from dhmad_async.models import FulfillmentPolicy
-from dhmad_async.testing import ApiOptions, Emulator
+from dhmad_async.testing import ApiOptions, Emulator, Fidelity
 
 BUYER = "buyer@example.com"
 SELLER = "seller@example.com"  # a third-party seller (quick mode)
@@ -33,9 +33,9 @@ PROOF_POLICY = FulfillmentPolicy(
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """A started emulator; this file's own fixture so it does not depend on conftest order."""
-    async with Emulator() as e:
+async def emu(fidelity: Fidelity) -> AsyncIterator[Emulator]:
+    """A started emulator in each profile; this file's own so it does not depend on conftest."""
+    async with Emulator(fidelity=fidelity) as e:
         yield e
 
 
@@ -419,11 +419,11 @@ async def test_quick_sign_contract_is_refused(client: DhmadClient) -> None:
     assert info.value.code == "QUICK_ESCROW_NO_CONTRACT"
 
 
-async def test_redirect_not_allowed_is_400() -> None:
+async def test_redirect_not_allowed_is_400(fidelity: Fidelity) -> None:
     """A redirect URL outside the allowed prefixes is refused by the server (§2.12)."""
     allowed = ApiOptions(allowed_redirect_urls=("https://shop.example/",))
     async with (
-        Emulator(api=allowed) as emu,
+        Emulator(fidelity=fidelity, api=allowed) as emu,
         DhmadClient(emu.api_key, base_url=emu.base_url) as client,
     ):
         escrow_id = await _standard(client)
@@ -456,10 +456,10 @@ async def test_auth_errors(emu: Emulator) -> None:
 # -- identity verifications --------------------------------------------------------------------
 
 
-async def test_identity_verification_lifecycle() -> None:
+async def test_identity_verification_lifecycle(fidelity: Fidelity) -> None:
     """Create (pending), duplicate → same record, list, decide approve, link → linked."""
     async with (
-        Emulator(api=ApiOptions(kyc_auto_approve=False)) as emu,
+        Emulator(fidelity=fidelity, api=ApiOptions(kyc_auto_approve=False)) as emu,
         DhmadClient(emu.api_key, base_url=emu.base_url) as client,
     ):
         first = await client.identity_verifications.create(
@@ -489,6 +489,32 @@ async def test_identity_sandbox_auto_approves_and_errors(client: DhmadClient) ->
     assert nf.value.message == "Verification not found"
     with pytest.raises(PermissionDeniedError):
         await client.identity_verifications.create(email="someone@blocked.example")
+
+
+# -- shapes the docs leave open (emulator options) ----------------------------------------------
+
+
+async def test_null_empty_arrays_read_as_empty_lists(fidelity: Fidelity) -> None:
+    """An empty page and an unsigned contract's pdfVersions written as null read as []."""
+    async with (
+        Emulator(fidelity=fidelity, api=ApiOptions(null_empty_arrays=True)) as emu,
+        DhmadClient(emu.api_key, base_url=emu.base_url) as client,
+    ):
+        assert [e async for e in client.escrows.list()] == []
+        escrow_id = await _standard(client)
+        assert (await client.escrows.contract(escrow_id)).pdf_versions == []
+        assert (await client.escrows.get(escrow_id)).delivery_rejections == []
+
+
+async def test_data_envelope_is_accepted(fidelity: Fidelity) -> None:
+    """Escrow endpoints answering {"data": ...} parse like the bare bodies."""
+    async with (
+        Emulator(fidelity=fidelity, api=ApiOptions(data_envelope=True)) as emu,
+        DhmadClient(emu.api_key, base_url=emu.base_url) as client,
+    ):
+        escrow_id = await _standard(client)
+        assert (await client.escrows.get(escrow_id)).id == escrow_id
+        assert [e.id async for e in client.escrows.list()] == [escrow_id]
 
 
 # -- OAuth -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 Real HTTP on 127.0.0.1; the emulator's counters prove how many attempts reached the server.
 Rate-limit windows are scaled to one real second (``time_scale=60``) so the file stays fast.
+Every test runs once per emulator profile (the ``fidelity`` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dhmad_async import (
     RetryPolicy,
     Timeout,
 )
-from dhmad_async.testing import Emulator, FaultRule, ServerRateLimitOptions
+from dhmad_async.testing import Emulator, FaultRule, Fidelity, ServerRateLimitOptions
 
 ME = "/api/v1/me"
 ESCROWS = "/api/v1/escrows"
@@ -51,11 +52,13 @@ async def _create(client: DhmadClient, title: str = "Website") -> str:
 
 
 @pytest.mark.parametrize("kind", ["error_502", "error_503", "reset"])
-async def test_get_is_retried_through_transient_faults(kind: str) -> None:
+async def test_get_is_retried_through_transient_faults(kind: str, fidelity: Fidelity) -> None:
     """A GET meeting 502, 503 or a reset is retried by the SDK and finally succeeds."""
     # Seeded: with rate 0.5 and seed 3 the first attempts fault, a later one passes.
     rule = FaultRule(method="GET", path=ME, **{kind: 0.5})
-    async with Emulator(faults=(rule,), fault_seed=3, rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(
+        fidelity=fidelity, faults=(rule,), fault_seed=3, rate_limit=NO_SERVER_LIMIT
+    ) as emu:
         async with _client(emu) as client:
             me = await client.account.me()
         assert me.api_key is not None
@@ -66,10 +69,10 @@ async def test_get_is_retried_through_transient_faults(kind: str) -> None:
         assert emu.request_count("GET", ME) == faults + 1
 
 
-async def test_get_500_is_not_retried_by_default_but_is_when_configured() -> None:
+async def test_get_500_is_not_retried_by_default_but_is_when_configured(fidelity: Fidelity) -> None:
     """500 is not in the default retry_statuses; adding it makes the GET retry and succeed."""
     rule = FaultRule(method="GET", path=ME, error_500=1.0, commit_on_500=0.0)
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         async with _client(emu) as client:
             with pytest.raises(InternalServerError) as info:
                 await client.account.me()
@@ -89,10 +92,10 @@ async def test_get_500_is_not_retried_by_default_but_is_when_configured() -> Non
         assert emu.faults.counts["error_500"] >= 2
 
 
-async def test_slow_response_hits_the_attempt_timeout() -> None:
+async def test_slow_response_hits_the_attempt_timeout(fidelity: Fidelity) -> None:
     """A response slower than Timeout(total=...) raises APITimeoutError after every attempt."""
     rule = FaultRule(method="GET", path=ME, slow=1.0, slow_seconds=0.5)
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         policy = RetryPolicy(attempts=2, wait_initial=0.01, wait_max=0.01, wait_jitter=0.0)
         async with _client(emu, retry=policy, timeout=Timeout(total=0.1)) as client:
             with pytest.raises(APITimeoutError) as info:
@@ -104,11 +107,11 @@ async def test_slow_response_hits_the_attempt_timeout() -> None:
 # -- faults: a POST create is never resent blindly ----------------------------------------------
 
 
-async def test_lost_response_on_create_is_ambiguous_and_not_retried() -> None:
+async def test_lost_response_on_create_is_ambiguous_and_not_retried(fidelity: Fidelity) -> None:
     """Lost response after commit: may_have_succeeded, one attempt, the escrow exists."""
     rule = FaultRule(method="POST", path=ESCROWS, lost_response=1.0)
     async with (
-        Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu,
+        Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu,
         _client(emu) as client,
     ):
         with pytest.raises(APIConnectionError) as info:
@@ -125,10 +128,12 @@ async def test_lost_response_on_create_is_ambiguous_and_not_retried() -> None:
 
 
 @pytest.mark.parametrize("commit", [1.0, 0.0])
-async def test_500_on_create_is_ambiguous_and_not_retried(commit: float) -> None:
+async def test_500_on_create_is_ambiguous_and_not_retried(
+    commit: float, fidelity: Fidelity
+) -> None:
     """A 500 on create raises with may_have_succeeded, one attempt, whether or not it committed."""
     rule = FaultRule(method="POST", path=ESCROWS, error_500=1.0, commit_on_500=commit)
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         async with _client(emu) as client:
             with pytest.raises(InternalServerError) as info:
                 await _create(client)
@@ -138,10 +143,12 @@ async def test_500_on_create_is_ambiguous_and_not_retried(commit: float) -> None
 
 
 @pytest.mark.parametrize(("kind", "status"), [("error_502", 502), ("error_503", 503)])
-async def test_gateway_errors_on_create_are_not_retried(kind: str, status: int) -> None:
+async def test_gateway_errors_on_create_are_not_retried(
+    kind: str, status: int, fidelity: Fidelity
+) -> None:
     """502 (HTML page) and 503 on a POST are raised, not retried, and flagged ambiguous."""
     rule = FaultRule(method="POST", path=ESCROWS, **{kind: 1.0})
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         async with _client(emu) as client:
             with pytest.raises(InternalServerError) as info:
                 await _create(client)
@@ -150,14 +157,14 @@ async def test_gateway_errors_on_create_are_not_retried(kind: str, status: int) 
         assert emu.request_count("POST", ESCROWS) == 1 and emu.escrows() == []
 
 
-async def test_reset_on_create_is_not_retried() -> None:
+async def test_reset_on_create_is_not_retried(fidelity: Fidelity) -> None:
     """A reset after the POST reached the server is ambiguous (request_sent unknown): no resend.
 
     The emulator closes the connection before handling, so nothing was created; the SDK
     cannot know that, so it must not retry (aiohttp does not resend a POST either).
     """
     rule = FaultRule(method="POST", path=ESCROWS, reset=1.0)
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         async with _client(emu) as client:
             with pytest.raises(APIConnectionError) as info:
                 await _create(client)
@@ -165,10 +172,10 @@ async def test_reset_on_create_is_not_retried() -> None:
         assert emu.request_count("POST", ESCROWS) == 1 and emu.escrows() == []
 
 
-async def test_slow_create_times_out_as_ambiguous() -> None:
+async def test_slow_create_times_out_as_ambiguous(fidelity: Fidelity) -> None:
     """A create slower than the timeout raises APITimeoutError, flagged, sent only once."""
     rule = FaultRule(method="POST", path=ESCROWS, slow=1.0, slow_seconds=0.3)
-    async with Emulator(faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
+    async with Emulator(fidelity=fidelity, faults=(rule,), rate_limit=NO_SERVER_LIMIT) as emu:
         async with _client(emu, timeout=Timeout(total=0.05)) as client:
             with pytest.raises(APITimeoutError) as info:
                 await _create(client)
@@ -179,10 +186,10 @@ async def test_slow_create_times_out_as_ambiguous() -> None:
 # -- pagination -------------------------------------------------------------------------------
 
 
-async def test_pagination_across_many_pages_with_filters() -> None:
+async def test_pagination_across_many_pages_with_filters(fidelity: Fidelity) -> None:
     """230 escrows: every page carries status and role filters; items are complete and unique."""
     async with (
-        Emulator(rate_limit=NO_SERVER_LIMIT) as emu,
+        Emulator(fidelity=fidelity, rate_limit=NO_SERVER_LIMIT) as emu,
         _client(emu) as client,
     ):
         expected: list[str] = []  # role=buyer, status=pending, newest first at the end
@@ -218,6 +225,9 @@ async def test_pagination_across_many_pages_with_filters() -> None:
 # -- 429 handling -----------------------------------------------------------------------------
 
 STYLES = [
+    # The profile's own choice: documented sends only the body's retryAfter (seconds),
+    # generous X-RateLimit-* and Retry-After.
+    ServerRateLimitOptions(limit=4),
     ServerRateLimitOptions(limit=4, headers="x-ratelimit", reset="delta"),
     ServerRateLimitOptions(limit=4, headers="x-ratelimit", reset="epoch"),
     ServerRateLimitOptions(limit=4, headers="x-ratelimit", reset="epoch-ms"),
@@ -229,9 +239,13 @@ STYLES = [
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: f"{s.headers}-{s.reset}")
-async def test_429s_are_absorbed_and_pause_every_task(style: ServerRateLimitOptions) -> None:
+async def test_429s_are_absorbed_and_pause_every_task(
+    style: ServerRateLimitOptions, fidelity: Fidelity
+) -> None:
     """A client limiter larger than the server's meets 429s, pauses, and completes all calls."""
-    async with Emulator(time_scale=60, rate_limit=style) as emu:  # window: 1 real second
+    async with Emulator(
+        fidelity=fidelity, time_scale=60, rate_limit=style
+    ) as emu:  # window: 1 real second
         too_generous = RateLimit(requests=50, per=1.0, burst=50, margin=0.0, pause_jitter=0.05)
         policy = RetryPolicy(attempts=8, wait_initial=0.05, wait_max=0.2, wait_jitter=0.05)
         async with _client(emu, rate_limit=too_generous, retry=policy) as client:
@@ -247,10 +261,10 @@ async def test_429s_are_absorbed_and_pause_every_task(style: ServerRateLimitOpti
         assert later and min(later) >= first_429 + limiter.window_real - 0.01
 
 
-async def test_right_sized_client_limiter_gives_no_429s() -> None:
+async def test_right_sized_client_limiter_gives_no_429s(fidelity: Fidelity) -> None:
     """With the client budget at the server's limit, a burst of calls meets zero 429s."""
     options = ServerRateLimitOptions(limit=5, headers="x-ratelimit")
-    async with Emulator(time_scale=60, rate_limit=options) as emu:
+    async with Emulator(fidelity=fidelity, time_scale=60, rate_limit=options) as emu:
         right = RateLimit(requests=5, per=1.0, burst=5, margin=0.05)
         async with _client(emu, rate_limit=right) as client:
             await asyncio.gather(*(client.account.me() for _ in range(12)))
@@ -258,10 +272,10 @@ async def test_right_sized_client_limiter_gives_no_429s() -> None:
         assert emu.rate_limiter.max_in_any_window() <= 5
 
 
-async def test_retry_after_beyond_max_server_wait_raises() -> None:
+async def test_retry_after_beyond_max_server_wait_raises(fidelity: Fidelity) -> None:
     """A Retry-After longer than RateLimit(max_server_wait=...) raises RateLimitError at once."""
     options = ServerRateLimitOptions(limit=2, headers="retry-after")
-    async with Emulator(rate_limit=options) as emu:  # unscaled: a 60 s window
+    async with Emulator(fidelity=fidelity, rate_limit=options) as emu:  # unscaled: a 60 s window
         impatient = RateLimit(requests=50, per=1.0, burst=50, max_server_wait=5.0)
         async with _client(emu, rate_limit=impatient) as client:
             await client.account.me()
