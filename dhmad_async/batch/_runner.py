@@ -30,6 +30,7 @@ from dhmad_async._errors import (
     AuthenticationError,
     DhmadError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ResponseValidationError,
 )
 from dhmad_async._serialization import structure, unstructure
@@ -59,6 +60,11 @@ _MAX_RATE_LIMITED = 20
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
         raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be a positive number of seconds, got {value!r}")
 
 
 def _email_or_none(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
@@ -104,6 +110,11 @@ class BatchOptions:
             ``seller_email``). Needed to prove absence for items where that user
             is the buyer; learned from the server when the journal holds such an
             escrow. Without it those items are treated as unprovable.
+        max_pause: The longest a worker waits after a create was refused for
+            rate limiting before it tries again. During a server block longer
+            than ``RateLimit.max_server_wait`` the client lets one probe through
+            per window, so a longer wait would only delay noticing that the
+            block was lifted (a 429 may ask for an hour: its unit is not known).
         durable: ``synchronous=FULL`` in the journal (survives power loss).
     """
 
@@ -114,6 +125,7 @@ class BatchOptions:
     max_scan_pages: int = attrs.field(default=50, validator=_positive_int)
     if_not_found: IfNotFound = attrs.field(default="resend_if_proven", validator=_if_not_found)
     associated_email: str | None = attrs.field(default=None, validator=_email_or_none)
+    max_pause: float = attrs.field(default=60.0, validator=_positive_seconds)
     durable: bool = True
 
 
@@ -151,8 +163,8 @@ def _describe(exc: BaseException) -> tuple[str, str, int | None]:
 
 
 def _retryable(exc: DhmadError) -> bool:
-    if isinstance(exc, RateLimitError | AuthenticationError):
-        return True  # a pause or a key fixed later: nothing was created
+    if isinstance(exc, RateLimitError | AuthenticationError | RateLimiterUnavailableError):
+        return True  # a pause, a key or a limiter fixed later: nothing was created
     if isinstance(exc, APIConnectionError):
         return exc.request_sent is False
     return isinstance(exc, APIStatusError) and exc.status in _RETRYABLE_STATUSES
@@ -417,11 +429,16 @@ class _Engine:
                 await self._fail(work, exc, retryable=True)
                 self._stop(f"authentication failed: {exc}")
                 return "done"
+            if isinstance(exc, RateLimiterUnavailableError):
+                # Nothing was sent, and without the shared budget nothing else may be.
+                await self._fail(work, exc, retryable=True)
+                self._stop(f"the shared rate limiter is unavailable: {exc}")
+                return "done"
             if isinstance(exc, RateLimitError):
                 work.rate_limited += 1
                 if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
                     await journal.mark_failed(key, *_describe(exc), retryable=True)
-                    self._pause = max(exc.retry_after or 1.0, 0.05)
+                    self._pause = min(max(exc.retry_after or 1.0, 0.05), self.options.max_pause)
                     return "rate_limited"
                 await self._fail(work, exc, retryable=True)
                 return "done"

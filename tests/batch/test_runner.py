@@ -269,3 +269,86 @@ async def test_third_party_items_are_never_resent_after_an_unknown_answer(
             assert outcome.error_type == "AbsenceUnprovable"
     found = {o.escrow_id for o in report if o.reconciled}
     assert found == (committed if emu.fidelity == "generous" else set())
+
+
+async def test_an_unavailable_shared_limiter_stops_the_batch_before_anything_is_sent(
+    emu: Emulator, make_client: Callable[..., DhmadClient], tmp_path: Path
+) -> None:
+    """
+    Redis down (fail closed): the run stops at once instead of failing item after item.
+
+    Before, every item met RateLimiterUnavailableError in turn and was recorded as a
+    definite, non-retryable failure.
+    """
+    from dhmad_async.ratelimit import RedisRateLimit
+
+    limiter = RedisRateLimit("redis://127.0.0.1:1/0", key=f"down:{tmp_path.name}")
+    client = make_client(rate_limit=limiter, own_rate_limit=True)
+    report = await client.escrows.create_many(
+        [item(n) for n in range(10)], journal=tmp_path / "j.db", concurrency=2
+    )
+    assert report.stopped is not None and "rate limiter is unavailable" in report.stopped
+    assert len(report) == 10
+    assert all(o.status is OutcomeStatus.FAILED and o.retryable for o in report)
+    assert emu.request_count(*POST) == 0
+
+
+class _InstantClock:
+    """Records every sleep and returns at once: the batch's pauses, without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+async def test_a_refused_create_waits_at_most_max_pause_however_long_the_server_asks(
+    tmp_path: Path,
+) -> None:
+    """
+    A 429 asking for an hour ({"retryAfter": 3600}, unit unknown) pauses a worker at
+    most ``max_pause``: the client's limiter probes once per window meanwhile.
+
+    Before, the worker slept the full hour before trying the item again.
+    """
+    import json
+
+    from dhmad_async import RateLimitError
+    from dhmad_async._serialization import structure
+    from dhmad_async.batch import BatchOptions, create_many
+    from dhmad_async.models import EscrowCreated
+
+    sample = Path(__file__).parents[1] / "samples" / "escrow_create.json"
+    created = structure(json.loads(sample.read_text()), EscrowCreated)
+
+    class Escrows:
+        calls = 0
+
+        async def create_from(self, params: object, *, validate: bool) -> EscrowCreated:
+            Escrows.calls += 1
+            if Escrows.calls == 1:
+                raise RateLimitError("Rate limit exceeded.", retry_after=3600.0)
+            return created
+
+    class Client:
+        escrows = Escrows()
+        clock = _InstantClock()
+        max_connections = 10
+
+    client = Client()
+    options = BatchOptions(max_pause=30.0)
+    report = await create_many(  # type: ignore[call-overload, arg-type]
+        client, [item(1)], journal=tmp_path / "j.db", options=options
+    )
+    assert [o.status for o in report] == [OutcomeStatus.CREATED]
+    assert Escrows.calls == 2
+    assert client.clock.sleeps and max(client.clock.sleeps) <= 30.0
