@@ -11,6 +11,7 @@ from dhmad_async.testing._common import ApiError
 from dhmad_async.testing._emulator import Emulator
 from dhmad_async.testing._escrows import EscrowRules
 from dhmad_async.testing._faults import FaultRule
+from dhmad_async.testing._pages import PageOptions
 from dhmad_async.testing._ratelimit import ServerRateLimitOptions
 from dhmad_async.testing._routes_v1 import ApiOptions
 from dhmad_async.testing._state import ApiKeyInfo
@@ -25,6 +26,7 @@ __all__ = [
     "EscrowRules",
     "FakeClock",
     "FaultRule",
+    "PageOptions",
     "ServerRateLimitOptions",
     "WebhookOptions",
 ]
