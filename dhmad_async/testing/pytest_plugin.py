@@ -74,7 +74,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Fail a test that uses the fixtures when pytest-asyncio is missing, saying so."""
     used = _FIXTURES & set(getattr(item, "fixturenames", ()))
     if used and not item.config.pluginmanager.has_plugin("asyncio"):
-        pytest.fail(f"{item.nodeid}: {NEEDS_PYTEST_ASYNCIO}", pytrace=False)
+        pytest.fail(NEEDS_PYTEST_ASYNCIO, pytrace=False)
 
 
 def emulator_options(request: pytest.FixtureRequest, overrides: dict[str, Any]) -> dict[str, Any]:
