@@ -40,6 +40,12 @@ _STEPS = {
 _HISTORY_WINDOWS = 30
 
 
+def _clock(timestamp: object) -> Safe:
+    """``2026-01-02T10:11:12.345Z`` as ``10:11:12`` with the full time on hover."""
+    text = str(timestamp)
+    return render('<time title="$full">$short</time>', full=text, short=text[11:19] or text)
+
+
 def _short(value: object, n: int = 8) -> str:
     text = str(value)
     return text if len(text) <= n + 1 else text[:n] + "…"
@@ -141,7 +147,7 @@ class Dashboard:
         label = f"{used} of {opts.limit} requests in the current window"
         state = "" if opts.enabled else " (limiting is off)"
         bar = render(
-            '<svg id="rate-window" viewBox="0 0 1000 76" width="1000" height="76" role="img" '
+            '<svg id="rate-window" viewBox="0 0 1000 76" width="100%" role="img" '
             'aria-label="$label" data-in-window="$used" data-limit="$limit">'
             "<title>$label</title>"
             '<rect x="0" y="4" width="1000" height="26" rx="5" fill="#e7eaee"/>'
@@ -203,7 +209,7 @@ class Dashboard:
         )
         limit_y = f"{90 - 80 * limit / top:.1f}"
         return render(
-            '<svg viewBox="0 0 1000 96" width="1000" height="96" role="img" '
+            '<svg viewBox="0 0 1000 96" width="100%" role="img" '
             'aria-label="Requests per window over the last windows">'
             '<line x1="0" y1="90" x2="1000" y2="90" stroke="#c4cad3"/>$bars'
             '<line x1="0" y1="$ly" x2="1000" y2="$ly" stroke="#c9474d" stroke-dasharray="6 4"/>'
@@ -211,7 +217,7 @@ class Dashboard:
             "limit $limit</text></svg>",
             bars=bars,
             ly=limit_y,
-            ty=f"{float(limit_y) - 4:.1f}",
+            ty=f"{float(limit_y) + 14:.1f}",
             limit=limit,
         )
 
@@ -234,12 +240,11 @@ class Dashboard:
         )
         return render(
             '<h2>Escrows</h2><div class="card">$chart'
-            '<table id="escrows"><thead><tr><th>Escrow</th><th>Title</th><th>Mode</th>'
-            '<th>Status</th><th>Progress</th><th class="num">Amount</th><th>Buyer</th>'
-            "<th>Seller</th><th>History</th></tr></thead><tbody>$rows</tbody></table>$more"
-            "</div>",
+            '<div class="scroll"><table id="escrows"><thead><tr><th>Escrow</th><th>Mode</th>'
+            '<th>Status</th><th>Progress</th><th class="num">Amount</th><th>Buyer → seller</th>'
+            "<th>History</th></tr></thead><tbody>$rows</tbody></table></div>$more</div>",
             chart=self._status_chart(counts, len(escrows)),
-            rows=rows or Safe('<tr><td colspan="9" class="muted">No escrows yet.</td></tr>'),
+            rows=rows or Safe('<tr><td colspan="7" class="muted">No escrows yet.</td></tr>'),
             more=more,
         )
 
@@ -280,7 +285,7 @@ class Dashboard:
             x += w
         summary = ", ".join(f"{counts[s]} {s}" for s in statuses)
         return render(
-            '<svg id="status-chart" viewBox="0 0 1000 22" width="1000" height="22" role="img" '
+            '<svg id="status-chart" viewBox="0 0 1000 22" width="100%" role="img" '
             'aria-label="Escrows by status: $summary">$parts</svg>'
             '<p class="legend">$legend</p>',
             summary=summary,
@@ -291,7 +296,7 @@ class Dashboard:
     def _escrow_row(self, esc: JsonDict, events: list[JsonDict]) -> Safe:
         status = str(esc["status"])
         steps = self._steps(esc)
-        items = [render("<li>$at created</li>", at=esc["createdAt"])]
+        items = [render("<li>$at created</li>", at=_clock(esc["createdAt"]))]
         for event in events:
             data = event["data"]
             extra = ""
@@ -302,7 +307,7 @@ class Dashboard:
             items.append(
                 render(
                     "<li>$at <code>$type</code>$extra</li>",
-                    at=event["createdAt"],
+                    at=_clock(event["createdAt"]),
                     type=event["type"],
                     extra=extra,
                 )
@@ -312,17 +317,17 @@ class Dashboard:
             items.append(
                 render(
                     "<li>$at dispute $n opened: $why</li>",
-                    at=ticket["createdAt"],
+                    at=_clock(ticket["createdAt"]),
                     n=ticket["ticketNumber"],
                     why=ticket.get("previewReason") or "",
                 )
             )
         flag = badge("dispute", "dispute") if esc.get("disputeTicket") else ""
         return render(
-            '<tr data-escrow-id="$id"><td><code title="$id">$short</code></td><td>$title</td>'
+            '<tr data-escrow-id="$id"><td><b>$title</b><br><code title="$id">$short</code></td>'
             '<td>$mode</td><td>$status $flag</td><td>$steps</td><td class="num">$amount</td>'
-            "<td>$buyer</td><td>$seller</td>"
-            '<td><details><summary>$n event(s)</summary><ol class="history">$items</ol>'
+            '<td class="parties">$buyer<br>→ $seller</td>'
+            '<td><details><summary>$n</summary><ol class="history">$items</ol>'
             "</details></td></tr>",
             id=esc["id"],
             short=_short(esc["id"]),
@@ -334,7 +339,7 @@ class Dashboard:
             amount=money(esc["amount"], esc["currency"]),
             buyer=esc["buyerEmail"],
             seller=esc["sellerEmail"],
-            n=len(events),
+            n=f"{len(events)} event{'' if len(events) == 1 else 's'}",
             items=join(items),
         )
 
@@ -383,13 +388,13 @@ class Dashboard:
                     action=sess["action"],
                     target=sess["targetUserEmail"],
                     status=badge(status, "completed" if status == "completed" else status),
-                    created=sess["createdAt"],
-                    expires=sess["expiresAt"],
+                    created=_clock(sess["createdAt"]),
+                    expires=_clock(sess["expiresAt"]),
                     link=link,
                 )
             )
         return render(
-            '<h2>Checkout sessions</h2><div class="card"><table id="sessions"><thead><tr>'
+            '<h2>Checkout sessions</h2><div class="card scroll"><table id="sessions"><thead><tr>'
             "<th>Session</th><th>Escrow</th><th>Action</th><th>Target user</th><th>Status</th>"
             "<th>Created</th><th>Expires</th><th></th></tr></thead><tbody>$rows</tbody>"
             "</table></div>",
@@ -427,7 +432,7 @@ class Dashboard:
                     '<td><code class="signature" title="$sig">$sigshort</code></td>'
                     "<td><details><summary>body</summary><pre>$body</pre></details></td></tr>",
                     eid=d.event_id,
-                    ts=d.timestamp,
+                    ts=_clock(d.timestamp),
                     type=d.event_type,
                     dup=join([" ", badge("duplicate", "warn")]) if d.duplicate else "",
                     short=_short(d.event_id),
@@ -443,10 +448,10 @@ class Dashboard:
             '<h2>Webhook deliveries</h2><div class="card">'
             "<p>$ok of $total attempts answered 2xx · $pending in flight · "
             "$events events emitted.</p><ul>$hooks</ul>"
-            '<table id="deliveries"><thead><tr><th>Sent (X-Webhook-Timestamp)</th><th>Event</th>'
+            '<div class="scroll"><table id="deliveries"><thead><tr><th>Sent</th><th>Event</th>'
             '<th>Event id</th><th>Endpoint</th><th class="num">Attempt</th><th>Response</th>'
             "<th>X-Webhook-Signature</th><th></th></tr></thead><tbody>$rows</tbody></table>"
-            "</div>",
+            "</div></div>",
             ok=ok,
             total=len(records),
             pending=outbox.pending(),

@@ -103,6 +103,7 @@ def page(title: str, body: Safe, *, refresh: int | None = None, wide: bool = Fal
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title · DHMAD emulator</title>
 <link rel="stylesheet" href="$css">
+<link rel="icon" href="data:,">
 $meta
 </head>
 <body>
@@ -253,11 +254,14 @@ th, td {
   text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top;
 }
 th { background: #f0f2f5; font-weight: 600; color: #394452; position: sticky; top: 0; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.parties { font-size: 12.5px; color: #394452; }
+.scroll { overflow-x: auto; }
+.steps { flex-wrap: wrap; }
 code, .mono {
   font-family: ui-monospace, "DejaVu Sans Mono", "Liberation Mono", monospace; font-size: 12.5px;
 }
-details summary { cursor: pointer; color: var(--brand); }
+details summary { cursor: pointer; color: var(--brand); white-space: nowrap; }
 details pre {
   white-space: pre-wrap; overflow-wrap: anywhere; background: #fafbfc; padding: 8px;
   border: 1px solid var(--line); border-radius: 6px; max-height: 240px; overflow: auto;
