@@ -66,7 +66,7 @@ def _jwt(claims: JsonDict, secret: str) -> str:
 
 @attrs.frozen
 class AuthorizeRequest:
-    """A valid ``GET /api/oauth/authorize`` request (§5.1)."""
+    """A valid ``GET /api/oauth/authorize`` request."""
 
     client: JsonDict = attrs.field(repr=False)
     redirect_uri: str
@@ -137,7 +137,7 @@ def grant_url(store: Store, req: AuthorizeRequest, email: str) -> str:
 
 
 def deny_url(req: AuthorizeRequest) -> str:
-    """The redirect back after the user denied access (§5.1)."""
+    """The redirect back after the user denied access."""
     return _with_query(req.redirect_uri, {"error": "access_denied", "state": req.state})
 
 
