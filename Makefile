@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Playwright drives the system Chromium (scripts/ensure_chromium.sh); it never downloads one.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test demo bench lint typecheck format clean
+.PHONY: test demo bench lint typecheck format clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +22,12 @@ typecheck: $(STAMP)
 	$(PY) -m mypy --strict dhmad_async
 	$(PY) -m mypy --strict tests/typing/api.py
 
+# The browser tests need Chromium: installed from the system packages when missing and we can.
+chromium:
+	@scripts/ensure_chromium.sh
+
 # Redis (and later services) are started privately when none answers: scripts/with_services.sh.
-test: lint typecheck
+test: lint typecheck chromium
 	scripts/with_services.sh $(PY) $(PY) -m pytest
 
 demo: $(STAMP)

@@ -12,6 +12,7 @@ from dhmad_async.testing._emulator import Emulator
 from dhmad_async.testing._escrows import EscrowRules
 from dhmad_async.testing._faults import FaultRule
 from dhmad_async.testing._fidelity import FIDELITY_PROFILES, Fidelity
+from dhmad_async.testing._pages import PageOptions
 from dhmad_async.testing._ratelimit import ServerRateLimitOptions
 from dhmad_async.testing._routes_v1 import ApiOptions
 from dhmad_async.testing._state import ApiKeyInfo
@@ -28,6 +29,7 @@ __all__ = [
     "FakeClock",
     "FaultRule",
     "Fidelity",
+    "PageOptions",
     "ServerRateLimitOptions",
     "WebhookOptions",
 ]

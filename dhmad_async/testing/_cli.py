@@ -66,11 +66,16 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"base_url:        {emu.base_url}")
         print(f"root_url:        {emu.root_url}")
         print(f"control_url:     {emu.control_url}")
+        print(f"dashboard:       {emu.dashboard_url}")
         print(f"api_key:         {emu.api_key}")
         print(f"user_email:      {emu.user_email}")
         print(f"developer_token: {emu.developer_token}")
         print(f"oauth_client:    {client_id} / {client_secret}")
-        print("webhook secrets are returned by POST /api/developer/webhooks. Ctrl-C to stop.")
+        # Flush: piped output is block-buffered and would stay unseen while we serve.
+        print(
+            "webhook secrets are returned by POST /api/developer/webhooks. Ctrl-C to stop.",
+            flush=True,
+        )
         await asyncio.Event().wait()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,9 +19,12 @@ from aiohttp import web
 
 from dhmad_async.testing._common import EmuClock, MonotonicSource
 from dhmad_async.testing._control import ControlApi, decide_verification, link_verification
+from dhmad_async.testing._dashboard import Dashboard
 from dhmad_async.testing._escrows import escrow_view
 from dhmad_async.testing._faults import FaultRule, Faults
 from dhmad_async.testing._fidelity import Fidelity, check_fidelity
+from dhmad_async.testing._html import CsrfGuard
+from dhmad_async.testing._pages import HostedPages, PageOptions
 from dhmad_async.testing._ratelimit import ServerRateLimiter, ServerRateLimitOptions
 from dhmad_async.testing._routes_root import RootApi, new_oauth_client
 from dhmad_async.testing._routes_v1 import ApiOptions, V1Api, json_response
@@ -33,6 +37,21 @@ __all__ = ["Emulator"]
 JsonDict = dict[str, Any]
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROL_PREFIX = "/__emulator__"
+# The hosted pages live on dhmad.tn, not the API: no API rate limit or faults there.
+_NOT_API = (CONTROL_PREFIX, "/checkout/")
+logger = logging.getLogger("dhmad_async.testing")
+
+
+@web.middleware
+async def _quiet_disconnects(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """A client that hangs up is routine: one DEBUG line instead of aiohttp's ERROR traceback."""
+    try:
+        return await handler(request)
+    except ConnectionError:
+        if request.transport is not None and not request.transport.is_closing():
+            raise  # the connection is fine: a real error, let aiohttp report it
+        logger.debug("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=499)  # never sent: there is nobody to send it to
 
 
 class Emulator:
@@ -63,6 +82,7 @@ class Emulator:
         webhooks: WebhookOptions | None = None,
         api: ApiOptions | None = None,
         state_path: str | Path | None = None,
+        pages: PageOptions | None = None,
         oauth_redirect_uris: tuple[str, ...] = (
             "https://example.com/callback",
             "http://localhost:3000/callback",
@@ -74,6 +94,7 @@ class Emulator:
         self.clock = EmuClock(time_scale, clock)
         self.store = Store(self.clock, state_path)
         self.api_options = api or ApiOptions()
+        self.page_options = pages or PageOptions()
         self.rate_limiter = ServerRateLimiter(
             rate_limit or ServerRateLimitOptions(), self.clock, self.fidelity
         )
@@ -100,10 +121,15 @@ class Emulator:
 
     def build_app(self) -> web.Application:
         """The aiohttp application (routes + middlewares), for custom hosting."""
-        app = web.Application(middlewares=[self._middleware])
+        app = web.Application(middlewares=[_quiet_disconnects, self._middleware])
+        pages = HostedPages(self.store, CsrfGuard(), self.page_options, self.complete_session)
         app.add_routes(V1Api(self.store, self.api_options, self.fidelity).routes())
-        app.add_routes(RootApi(self.store, fidelity=self.fidelity).routes())
+        app.add_routes(
+            RootApi(self.store, fidelity=self.fidelity, consent=pages.consent_page).routes()
+        )
+        app.add_routes(pages.routes())
         app.add_routes(ControlApi(self).routes(CONTROL_PREFIX))
+        app.add_routes(Dashboard(self).routes(CONTROL_PREFIX))
         return app
 
     async def start(self) -> None:
@@ -116,6 +142,7 @@ class Emulator:
         await site.start()
         self._runner = runner
         self._bound_port = int(runner.addresses[0][1])
+        self.store.web_origin = self.origin
 
     async def aclose(self) -> None:
         """Stop deliveries and the server."""
@@ -159,6 +186,11 @@ class Emulator:
     def control_url(self) -> str:
         """Base of the test-only control API."""
         return self.origin + CONTROL_PREFIX
+
+    @property
+    def dashboard_url(self) -> str:
+        """The dashboard page: escrows, sessions, webhook deliveries, the rate-limit window."""
+        return self.origin + CONTROL_PREFIX + "/"
 
     @property
     def api_key(self) -> str:
@@ -209,7 +241,9 @@ class Emulator:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
-        if request.path.startswith(CONTROL_PREFIX):
+        if self.store.web_origin is None:  # hosted by build_app(): learn it from the request
+            self.store.web_origin = f"{request.scheme}://{request.host}"
+        if request.path.startswith(_NOT_API):
             return await handler(request)
         self.request_counts[f"{request.method} {request.path}"] += 1
         ip = request.remote or "unknown"

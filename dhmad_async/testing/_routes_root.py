@@ -8,10 +8,11 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import attrs
 from aiohttp import web
 
 from dhmad_async.testing._common import ApiError, bad_request, dumps, iso, new_hex, new_object_id
@@ -19,7 +20,16 @@ from dhmad_async.testing._fidelity import Fidelity, shape
 from dhmad_async.testing._routes_v1 import json_response, read_json
 from dhmad_async.testing._state import Store
 
-__all__ = ["WEBHOOK_EVENTS", "RootApi", "new_oauth_client"]
+__all__ = [
+    "WEBHOOK_EVENTS",
+    "AuthorizeRequest",
+    "ConsentPage",
+    "RootApi",
+    "check_authorize",
+    "deny_url",
+    "grant_url",
+    "new_oauth_client",
+]
 
 JsonDict = dict[str, Any]
 CODE_TTL = 600.0  # §5.1: codes valid 10 minutes, single use
@@ -55,15 +65,98 @@ def _jwt(claims: JsonDict, secret: str) -> str:
     return f"{head}.{body}.{_b64url(sig)}"
 
 
+@attrs.frozen
+class AuthorizeRequest:
+    """A valid ``GET /api/oauth/authorize`` request."""
+
+    client: JsonDict = attrs.field(repr=False)
+    redirect_uri: str
+    state: str
+    scope: str
+    code_challenge: str | None
+
+    def form_fields(self) -> dict[str, str]:
+        """The query parameters to carry through the consent form."""
+        fields = {
+            "client_id": str(self.client["clientId"]),
+            "redirect_uri": self.redirect_uri,
+            "response_type": "code",
+            "state": self.state,
+            "scope": self.scope,
+        }
+        if self.code_challenge:
+            fields["code_challenge"] = self.code_challenge
+            fields["code_challenge_method"] = "S256"
+        return fields
+
+
+ConsentPage = Callable[[web.Request, AuthorizeRequest], Awaitable[web.StreamResponse]]
+
+
+def check_authorize(store: Store, q: Mapping[str, str]) -> AuthorizeRequest:
+    """Validate authorize parameters or raise the JSON OAuth error (errors come before redirect)."""
+    client = store.t["oauth_clients"].get(q.get("client_id", ""))
+    if client is None:
+        raise _oauth_error(400, "invalid_client", "Unknown client_id")
+    redirect = q.get("redirect_uri", "")
+    if not urlsplit(redirect).path.strip("/") or redirect not in client["redirectUris"]:
+        raise _oauth_error(400, "invalid_request", "Missing or unregistered redirect_uri")
+    if q.get("response_type") != "code":
+        raise _oauth_error(400, "unsupported_response_type", "response_type must be code")
+    state = q.get("state")
+    if not state:
+        raise _oauth_error(400, "invalid_request", "Missing state parameter")
+    challenge, method = q.get("code_challenge"), q.get("code_challenge_method")
+    if challenge and method != "S256":
+        raise _oauth_error(400, "invalid_request", "code_challenge_method must be S256")
+    return AuthorizeRequest(
+        client=client,
+        redirect_uri=redirect,
+        state=state,
+        scope=q.get("scope") or "openid profile email",
+        code_challenge=challenge or None,
+    )
+
+
+def _with_query(url: str, params: dict[str, str]) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def grant_url(store: Store, req: AuthorizeRequest, email: str) -> str:
+    """Issue a single-use code for ``email``; the redirect back with ``code`` and ``state``."""
+    store.ensure_user(email)
+    code = "code_" + new_hex(16)
+    store.t["oauth_codes"][code] = {
+        "clientId": req.client["clientId"],
+        "redirectUri": req.redirect_uri,
+        "email": email.lower(),
+        "scope": req.scope,
+        "challenge": req.code_challenge,
+        "expires": store.clock.now() + CODE_TTL,
+    }
+    return _with_query(req.redirect_uri, {"code": code, "state": req.state})
+
+
+def deny_url(req: AuthorizeRequest) -> str:
+    """The redirect back after the user denied access."""
+    return _with_query(req.redirect_uri, {"error": "access_denied", "state": req.state})
+
+
 class RootApi:
     """OAuth and developer-token endpoints over one :class:`Store`."""
 
     def __init__(
-        self, store: Store, *, fidelity: Fidelity = "documented", development_mode: bool = True
+        self,
+        store: Store,
+        *,
+        fidelity: Fidelity = "documented",
+        development_mode: bool = True,
+        consent: ConsentPage | None = None,
     ) -> None:
         self.store = store
         self.fidelity: Fidelity = fidelity
         self.development_mode = development_mode  # §4.7: HTTP webhook URLs allowed in dev
+        self.consent = consent  # renders the sign-in and consent page (testing/_pages.py)
 
     def routes(self) -> list[web.RouteDef]:
         """Route table for ``aiohttp.web``."""
@@ -97,42 +190,20 @@ class RootApi:
     # -- OAuth (§5) ---------------------------------------------------------------------------
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:
-        """Consent is automatic: redirect with ``code`` and ``state`` (or ``access_denied``).
+        """Validate (JSON errors as documented), then show the consent page.
 
-        Test hooks (INF, emulator only): ``emulator_user=<email>`` picks the user who logs in
-        (default: the first key's associated user); ``emulator_deny=1`` simulates a denial.
+        Test hooks (INF, emulator only) skip the page: ``emulator_user=<email>`` signs in
+        as that user and consents; ``emulator_deny=1`` simulates a denial. Without a
+        consent page (``consent=None``) the client's default user consents at once.
         """
         q = request.query
-        client = self.store.t["oauth_clients"].get(q.get("client_id", ""))
-        if client is None:
-            raise _oauth_error(400, "invalid_client", "Unknown client_id")
-        redirect = q.get("redirect_uri", "")
-        if not urlsplit(redirect).path.strip("/") or redirect not in client["redirectUris"]:
-            raise _oauth_error(400, "invalid_request", "Missing or unregistered redirect_uri")
-        if q.get("response_type") != "code":
-            raise _oauth_error(400, "unsupported_response_type", "response_type must be code")
-        state = q.get("state")
-        if not state:
-            raise _oauth_error(400, "invalid_request", "Missing state parameter")
-        challenge, method = q.get("code_challenge"), q.get("code_challenge_method")
-        if challenge and method != "S256":
-            raise _oauth_error(400, "invalid_request", "code_challenge_method must be S256")
-        sep = "&" if "?" in redirect else "?"
+        req = check_authorize(self.store, q)
         if q.get("emulator_deny") == "1":
-            target = redirect + sep + urlencode({"error": "access_denied", "state": state})
-            raise web.HTTPFound(target)
-        email = q.get("emulator_user") or client["defaultUser"]
-        self.store.ensure_user(email)
-        code = "code_" + new_hex(16)
-        self.store.t["oauth_codes"][code] = {
-            "clientId": client["clientId"],
-            "redirectUri": redirect,
-            "email": email.lower(),
-            "scope": q.get("scope", "openid profile email"),
-            "challenge": challenge,
-            "expires": self.store.clock.now() + CODE_TTL,
-        }
-        raise web.HTTPFound(redirect + sep + urlencode({"code": code, "state": state}))
+            raise web.HTTPFound(deny_url(req))
+        if self.consent is None or q.get("emulator_user"):
+            email = q.get("emulator_user") or req.client["defaultUser"]
+            raise web.HTTPFound(grant_url(self.store, req, email))
+        return await self.consent(request, req)
 
     async def token(self, request: web.Request) -> web.StreamResponse:
         """Exchange a code (§5.2); JSON body as documented, form bodies also accepted (INF)."""

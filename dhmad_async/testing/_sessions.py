@@ -1,7 +1,8 @@
 """Checkout sessions and the buyer/seller actions on dhmad.tn (REFERENCE §2.12, §3.2, §3.5, §3.6).
 
-The emulator has no hosted pages: tests complete a session through the control API,
-which applies the documented transition and emits the documented webhooks. No I/O.
+A session is completed by its target user on the hosted checkout page (``_pages``) or
+through the control API; both apply the documented transition and emit the documented
+webhooks here. No I/O.
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ def create_session(
     store.save()
     return {
         "sessionId": sid,
-        "url": f"https://sandbox.dhmad.tn/checkout/{sid}",
+        # The emulator's own checkout page, so following the URL never leaves the machine.
+        "url": f"{store.web_origin or 'http://127.0.0.1'}/checkout/{sid}",
         "expiresAt": sess["expiresAt"],
     }
 

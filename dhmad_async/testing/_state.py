@@ -80,6 +80,9 @@ class Store:
         self.t: dict[str, dict[str, JsonDict]] = {name: {} for name in TABLES}
         self.seq = 0
         self.event_sink: EventSink | None = None
+        # Where the hosted pages are served (``http://127.0.0.1:PORT``), set once bound:
+        # checkout session URLs point here, never at a dhmad.tn host.
+        self.web_origin: str | None = None
         if self.state_path is not None and self.state_path.exists():
             self._load()
 

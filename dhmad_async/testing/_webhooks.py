@@ -94,6 +94,7 @@ class DeliveryRecord:
     timestamp: str
     duplicate: bool
     body: bytes = attrs.field(repr=False)
+    signature: str = ""  # the X-Webhook-Signature header sent (shown on the dashboard)
 
 
 def _default_signer(body: bytes, secret: str, timestamp: str) -> str:
@@ -170,9 +171,10 @@ class WebhookOutbox:
             timestamp = self._first_stamp.setdefault((event["id"], hook["id"]), timestamp)
         signer = self.options.signer or _default_signer
         # The secret is read per attempt: after regenerate-secret, retries use the new one.
+        signature = signer(body, hook["secret"], timestamp)
         headers = {
             "Content-Type": "application/json",
-            "X-Webhook-Signature": signer(body, hook["secret"], timestamp),
+            "X-Webhook-Signature": signature,
             "X-Webhook-Event": event["type"],
             "X-Webhook-Id": event["id"],
             "X-Webhook-Timestamp": timestamp,
@@ -203,6 +205,7 @@ class WebhookOutbox:
                 timestamp,
                 duplicate,
                 body,
+                signature,
             )
         )
         return status

@@ -25,6 +25,8 @@ async def test_oauth_code_flow_with_pkce(raw: Raw) -> None:
         "state": "xyz",
         "code_challenge": CHALLENGE,
         "code_challenge_method": "S256",
+        # The consent page is for browsers; this hook consents as the primary user.
+        "emulator_user": raw.emu.user_email,
     }
     status, _, headers = await raw.call(
         "GET", "/oauth/authorize", key=None, base=raw.emu.root_url, params=params
