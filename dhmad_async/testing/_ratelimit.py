@@ -25,6 +25,10 @@ class ServerRateLimitOptions:
 
     ``count_rejected=False`` (default, INF): a 429 does not take a slot, so a client that
     keeps retrying is not locked out forever. ``enabled=False`` turns limiting off.
+    ``scale_retry_after=True`` gives a 429's wait (``Retry-After`` and the body's
+    ``retryAfter``) in whole *emulated* seconds turned into real ones (``0.36`` at
+    ``time_scale=50``), so it shrinks with the window; by default it is whole real
+    seconds, at least 1, whatever the time scale.
     """
 
     limit: int = 100
@@ -34,6 +38,7 @@ class ServerRateLimitOptions:
     retry_after_header: bool = True  # send Retry-After on 429 in every style except "none"
     count_rejected: bool = False
     enabled: bool = True
+    scale_retry_after: bool = False
 
 
 @attrs.frozen
@@ -42,7 +47,7 @@ class RateLimitDecision:
 
     allowed: bool
     headers: dict[str, str]
-    retry_after: int
+    retry_after: float
 
 
 class ServerRateLimiter:
@@ -89,12 +94,18 @@ class ServerRateLimiter:
         # Seconds until the oldest entry leaves the window, i.e. until a slot frees.
         until_free = (log[0] + window - now) if log and remaining == 0 else 0.0
         until_reset = (log[0] + window - now) if log else window
-        retry_after = max(1, math.ceil(until_free)) if not allowed else 0
+        retry_after: float = max(1, math.ceil(until_free)) if not allowed else 0
+        if not allowed and opts.scale_retry_after:
+            # Rounded up to a whole emulated second (as the unscaled wait is to a whole
+            # second), then to the real millisecond: never shorter than the real wait.
+            scale = self.clock.time_scale
+            whole = max(1, math.ceil(until_free * scale))
+            retry_after = math.ceil(whole * 1000 / scale) / 1000
         return RateLimitDecision(
             allowed, self._headers(remaining, until_reset, retry_after), retry_after
         )
 
-    def _headers(self, remaining: int, until_reset: float, retry_after: int) -> dict[str, str]:
+    def _headers(self, remaining: int, until_reset: float, retry_after: float) -> dict[str, str]:
         opts = self.options
         limit = str(opts.limit)
         reset_delta = max(0, math.ceil(until_reset))
