@@ -31,6 +31,7 @@ __all__ = [
     "ratio",
     "rss_bytes",
     "run_child",
+    "start_child",
     "verdict",
 ]
 
@@ -109,8 +110,8 @@ def python_cmd(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, **(extra or {}))
     # The helper runs `-m benchmarks.…` from the repository root, whatever the caller's cwd.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("PYTHONSTARTUP", None)
@@ -131,6 +132,22 @@ def run_child(args: Sequence[str], timeout: float = 600) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return done.stdout
+
+
+def start_child(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``python args…`` from the repository root (stdout and stderr piped, text).
+
+    ``env`` adds variables (e.g. a key that must not show in ``ps``); the caller waits.
+    """
+    return subprocess.Popen(
+        python_cmd(*args),
+        cwd=ROOT,
+        env=_child_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @contextmanager

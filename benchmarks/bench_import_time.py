@@ -1,12 +1,21 @@
 """
-Figure 6, import time: ``import dhmad_async`` vs ``import aiohttp`` alone.
+Figure 6, import time: ``import dhmad_async`` and import + ``DhmadClient()`` vs ``import aiohttp``.
 
-Each measurement is a fresh interpreter that times only the ``import``
-statement (interpreter start-up is the same for both and would dilute the
-ratio); the two modules alternate run by run and the figure is the median.
-``python -X importtime`` then names the modules ``dhmad_async`` adds on top of
-aiohttp, heaviest first, so a missed target says what to make lazy.
-Spawns processes; no network.
+Each measurement is a fresh interpreter that times only the statements under test
+(interpreter start-up is the same for all and would dilute the ratio); the variants
+alternate run by run and the figure is the median:
+
+* ``import aiohttp`` — the baseline;
+* ``import dhmad_async`` — the package alone;
+* ``import dhmad_async + DhmadClient()`` — the import and constructing a client, which
+  pulls in what the package defers to the constructor (resources, models, cattrs).
+
+The peer of "import + client" is ``import aiohttp`` alone: ``DhmadClient()`` opens no
+``aiohttp.ClientSession`` (the session is created on the first request), so adding a
+session to the aiohttp side would charge the peer for work we did not do. The verdict
+takes the larger of the two ratios. ``python -X importtime`` (of import + client) then
+names the modules ``dhmad_async`` adds on top of aiohttp, heaviest first, so a missed
+target says what to make lazy. Spawns processes; no network.
 """
 
 from __future__ import annotations
@@ -20,19 +29,24 @@ from benchmarks._common import interleaved, median, python_cmd, ratio, run_child
 
 __all__ = ["main"]
 
-TARGET = 1.3  # at most 1.3x aiohttp's import time
-MODULES = ("dhmad_async", "aiohttp")
-_TIMER = "import time; t = time.perf_counter(); import {0}; print(time.perf_counter() - t)"
+TARGET = 1.3  # import, and import plus client, at most 1.3x aiohttp's import time
+BASELINE = "import aiohttp"
+IMPORT = "import dhmad_async"
+CLIENT = "import dhmad_async + DhmadClient()"
+# A syntactically valid sandbox key: construction validates it, and nothing is sent.
+_CLIENT_CODE = "import dhmad_async; dhmad_async.DhmadClient('sk_sandbox_' + 'b' * 32)"
+STATEMENTS = {BASELINE: "import aiohttp", IMPORT: "import dhmad_async", CLIENT: _CLIENT_CODE}
+_TIMER = "import time; t = time.perf_counter(); {0}; d = time.perf_counter() - t; print(d)"
 
 
-def _time_import(module: str) -> float:
-    return float(run_child(["-c", _TIMER.format(module)]).strip()) * 1000
+def _time_statement(code: str) -> float:
+    return float(run_child(["-c", _TIMER.format(code)]).strip()) * 1000
 
 
-def _importtime(module: str) -> dict[str, tuple[int, int, int]]:
+def _importtime(code: str) -> dict[str, tuple[int, int, int]]:
     """``{module: (self µs, cumulative µs, depth)}`` from one ``-X importtime`` run."""
     done = subprocess.run(
-        python_cmd("-X", "importtime", "-c", f"import {module}"),
+        python_cmd("-X", "importtime", "-c", code),
         capture_output=True,
         text=True,
         check=True,
@@ -49,13 +63,13 @@ def _importtime(module: str) -> dict[str, tuple[int, int, int]]:
 
 
 def heavy_imports(runs: int = 3, top: int = 15) -> dict[str, list[dict[str, Any]]]:
-    """Modules imported by ``dhmad_async`` but not by ``aiohttp``: per module and per package.
+    """Modules import + client loads but ``import aiohttp`` does not: per module and package.
 
     ``modules`` ranks single modules by median self time; ``packages`` sums self
     times per top-level package (``email`` is what ``importlib.metadata`` pulls in).
     """
-    ours = [_importtime("dhmad_async") for _ in range(runs)]
-    theirs = set().union(*(_importtime("aiohttp") for _ in range(runs)))
+    ours = [_importtime(_CLIENT_CODE) for _ in range(runs)]
+    theirs = set().union(*(_importtime("import aiohttp") for _ in range(runs)))
     names = set(ours[0]) - theirs
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -82,24 +96,26 @@ def heavy_imports(runs: int = 3, top: int = 15) -> dict[str, list[dict[str, Any]
 
 
 def main(*, quick: bool = False) -> dict[str, Any]:
-    """Time both imports in alternating fresh processes; print and return the medians."""
+    """Time every variant in alternating fresh processes; print and return the medians."""
     runs = 5 if quick else 20
-    samples = interleaved({m: partial(_time_import, m) for m in MODULES}, runs)
-    medians = {m: median(v) for m, v in samples.items()}
+    samples = interleaved({n: partial(_time_statement, c) for n, c in STATEMENTS.items()}, runs)
+    medians = {name: median(v) for name, v in samples.items()}
+    ratios = {name: ratio(medians[name], medians[BASELINE]) for name in (IMPORT, CLIENT)}
     result: dict[str, Any] = {
         "runs": runs,
-        "import_ms": medians,
+        "ms": medians,
         "samples_ms": samples,
-        "ratio": ratio(medians["dhmad_async"], medians["aiohttp"]),
+        "ratios": ratios,
         "target": TARGET,
         "heavy_imports": heavy_imports(runs=1 if quick else 3),
     }
-    result["met"] = result["ratio"] <= TARGET
-    print(f"median import time of {runs} fresh processes each")
-    for module, value in medians.items():
-        print(f"  import {module:<12} {value:7.1f} ms")
-    print(f"  ratio {result['ratio']:.2f}x (target ≤ {TARGET}x)")
-    print("  what dhmad_async adds over aiohttp, per package (self ms):")
+    result["met"] = max(ratios.values()) <= TARGET
+    print(f"median of {runs} fresh processes each")
+    for name, value in medians.items():
+        extra = f"  {ratios[name]:.2f}x" if name in ratios else ""
+        print(f"  {name:<38} {value:7.1f} ms{extra}")
+    print(f"  verdict on the larger ratio: {max(ratios.values()):.2f}x (target ≤ {TARGET}x)")
+    print("  what import + client adds over aiohttp, per package (self ms):")
     for row in result["heavy_imports"]["packages"][:8]:
         print(f"    {row['package']:<24} {row['self_ms']:6.2f}")
     return result

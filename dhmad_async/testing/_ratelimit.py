@@ -39,6 +39,10 @@ class ServerRateLimitOptions:
     ``retry_after_unit`` is the unit of the 429 body's ``retryAfter`` (undocumented).
     ``count_rejected=False`` (default, INF): a 429 does not take a slot, so a client that
     keeps retrying is not locked out forever. ``enabled=False`` turns limiting off.
+    ``scale_retry_after=True`` gives a 429's wait (``Retry-After`` and the body's
+    ``retryAfter``) in whole *emulated* seconds turned into real ones (``0.36`` at
+    ``time_scale=50``), so it shrinks with the window; by default it is whole real
+    seconds, at least 1, whatever the time scale.
     """
 
     limit: int = 100
@@ -49,6 +53,7 @@ class ServerRateLimitOptions:
     retry_after_unit: RetryAfterUnit = "s"
     count_rejected: bool = False
     enabled: bool = True
+    scale_retry_after: bool = False
 
     def for_profile(self, fidelity: Fidelity) -> ServerRateLimitOptions:
         """These options with every ``None`` replaced by the profile's choice."""
@@ -65,14 +70,15 @@ class ServerRateLimitOptions:
 class RateLimitDecision:
     """Outcome for one request: allowed or not, its headers and the 429 body's ``retryAfter``.
 
-    ``retry_after`` is whole seconds (what ``Retry-After`` carries); ``retry_after_body`` is
-    the body's value in the configured unit.
+    ``retry_after`` is what ``Retry-After`` carries: whole seconds, or with
+    ``scale_retry_after`` real seconds to the millisecond; ``retry_after_body`` is the
+    body's value in the configured unit.
     """
 
     allowed: bool
     headers: dict[str, str]
-    retry_after: int
-    retry_after_body: int = 0
+    retry_after: float
+    retry_after_body: float = 0
 
 
 class ServerRateLimiter:
@@ -121,15 +127,22 @@ class ServerRateLimiter:
         # Seconds until the oldest entry leaves the window, i.e. until a slot frees.
         until_free = (log[0] + window - now) if log and remaining == 0 else 0.0
         until_reset = (log[0] + window - now) if log else window
-        retry_after = max(1, math.ceil(until_free)) if not allowed else 0
+        retry_after: float = max(1, math.ceil(until_free)) if not allowed else 0
+        if not allowed and opts.scale_retry_after:
+            # Rounded up to a whole emulated second (as the unscaled wait is to a whole
+            # second), then to the real millisecond: never shorter than the real wait.
+            scale = self.clock.time_scale
+            whole = max(1, math.ceil(until_free * scale))
+            retry_after = math.ceil(whole * 1000 / scale) / 1000
         body_value = retry_after
         if not allowed and opts.retry_after_unit == "ms":
-            body_value = max(1, math.ceil(until_free * 1000))
+            wait = retry_after if opts.scale_retry_after else until_free
+            body_value = max(1, math.ceil(wait * 1000))
         return RateLimitDecision(
             allowed, self._headers(remaining, until_reset, retry_after), retry_after, body_value
         )
 
-    def _headers(self, remaining: int, until_reset: float, retry_after: int) -> dict[str, str]:
+    def _headers(self, remaining: int, until_reset: float, retry_after: float) -> dict[str, str]:
         opts = self.options
         limit = str(opts.limit)
         reset_delta = max(0, math.ceil(until_reset))
