@@ -53,7 +53,8 @@ class ItemOutcome:
     reconciled: bool = False
     #: Unclaimed escrows that matched an ambiguous create (needs_review).
     candidates: tuple[str, ...] = ()
-    #: True when the outcome was already final in the journal before this run.
+    #: True when the outcome was read from the journal: already final before this run,
+    #: or finished by another worker sharing the journal.
     from_journal: bool = False
 
     def to_row(self) -> dict[str, Any]:
@@ -101,6 +102,16 @@ class BatchProgress:
     needs_review: int
     #: Requests sent so far in this run (creates and reconciliation lists).
     requests: int
+    #: Items already final in the journal when this run began (included in ``done``):
+    #: a resumed run reports them at once, so rates and ETAs must leave them out.
+    resumed: int = 0
+    #: Creates this run sent (re-sends after a proven absence included).
+    sends: int = 0
+
+    @property
+    def done_this_run(self) -> int:
+        """Items this run finished (``done`` without the resumed ones)."""
+        return self.done - self.resumed
 
 
 @attrs.frozen(kw_only=True)
