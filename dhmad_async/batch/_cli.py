@@ -107,6 +107,12 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "proves it absent (default), always, or never",
     )
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="seconds to wait after an unknown answer before looking for its escrow (2)",
+    )
+    parser.add_argument(
         "--progress",
         choices=("auto", "bar", "plain", "none"),
         default="auto",
@@ -379,7 +385,9 @@ async def _run(args: argparse.Namespace, items: list[object] | None) -> BatchRep
             journal = await _open_journal(args, label=source)
             progress = _make_progress(args.progress, len(items or ()), sys.stderr)
             batch_options = BatchOptions(
-                associated_email=args.associated_email, if_not_found=args.if_not_found
+                associated_email=args.associated_email,
+                if_not_found=args.if_not_found,
+                settle=args.settle,
             )
             on_progress = progress.update if progress is not None else None
             if items is None:
