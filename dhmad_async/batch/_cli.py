@@ -349,7 +349,9 @@ def _limiter(args: argparse.Namespace) -> Any:
     )
 
 
-async def _open_journal(args: argparse.Namespace, *, label: str | None = None) -> Any:
+async def _open_journal(
+    args: argparse.Namespace, *, label: str | None = None, create: bool = True
+) -> Any:
     from dhmad_async.batch._runner import _is_dsn
 
     if _is_dsn(args.journal):
@@ -360,6 +362,7 @@ async def _open_journal(args: argparse.Namespace, *, label: str | None = None) -
             schema=args.journal_schema,
             lease=getattr(args, "lease", 30.0),
             label=label,
+            create=create,
         )
     from dhmad_async.batch._journal import Journal
 
@@ -583,7 +586,8 @@ async def _read_status(args: argparse.Namespace, journal: Any) -> Any:
 async def _status(args: argparse.Namespace) -> int:
     from dhmad_async.batch._runner import _is_dsn
 
-    journal = await _open_journal(args) if _is_dsn(args.journal) else None
+    # Reading the status never creates a journal where there is none.
+    journal = await _open_journal(args, create=False) if _is_dsn(args.journal) else None
     try:
         status = await _read_status(args, journal)
         if not args.watch:

@@ -234,17 +234,23 @@ class PostgresJournal:
         schema: str = "dhmad_batch",
         lease: float = 30.0,
         label: str | None = None,
+        create: bool = True,
     ) -> PostgresJournal:
-        """Connect, create or migrate the schema, and return the journal."""
+        """
+        Connect, create or migrate the schema, and return the journal.
+
+        ``create=False`` only opens an existing journal (for reading its status):
+        a schema without one raises :class:`JournalUnavailableError`.
+        """
         journal = cls(dsn, schema=schema, lease=lease, label=label)
         try:
-            await journal._open()
+            await journal._open(create=create)
         except BaseException:
             await journal.aclose()
             raise
         return journal
 
-    async def _open(self) -> None:
+    async def _open(self, *, create: bool = True) -> None:
         asyncpg = self._asyncpg = _import_asyncpg()
         try:
             self._pool = await asyncpg.create_pool(
@@ -260,6 +266,12 @@ class PostgresJournal:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", f"dhmad_async.batch:{self.schema}"
             )
+            if not create and not await conn.fetchval(
+                "SELECT to_regclass($1) IS NOT NULL", f"{self._s}.schema_version"
+            ):
+                raise JournalUnavailableError(
+                    f"no batch journal in schema {self.schema!r} of {_safe_dsn(self._dsn)}"
+                )
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
             version = await self._version(conn)
             if version > SCHEMA_VERSION:

@@ -502,9 +502,10 @@ class _Engine:
                             self._take(group)
                         self._cond.notify_all()
                     continue
-                if self._held == 0 and not await journal.waiting(self._scope, self._seen_groups):
+                # Nothing free now. Unless another live worker holds some (it may die and
+                # lose them), nothing can become free for this run: it has the rest.
+                if not await journal.waiting(self._scope, self._seen_groups):
                     return
-                # Other workers hold the rest: look again soon (one may die and lose it).
                 async with self._cond:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.options.claim_poll):

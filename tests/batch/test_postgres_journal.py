@@ -182,3 +182,54 @@ async def test_create_many_with_a_postgres_journal_creates_and_resumes(
     assert again.counts["created"] == 20 and all(o.from_journal for o in again)
     assert emu.request_count("POST", "/api/v1/escrows") == posts
     assert prepare_items(items)[0].key == again.outcomes[0].external_key
+
+
+async def _batch_cli(emu: Emulator, *args: str) -> tuple[int, str, str]:
+    import os
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dhmad_async",
+        "batch",
+        *args,
+        env={**os.environ, "DHMAD_API_KEY": emu.api_key},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_enqueue_work_and_status_from_the_command_line(
+    emu: Emulator, pg_dsn: str, tmp_path: Path
+) -> None:
+    """--enqueue sends nothing; work creates everything from its source address; status shows it."""
+    source = tmp_path / "orders.csv"
+    source.write_text(
+        "external_key,title,amount,buyer_email,seller_email,mode,estimated_delivery_days\n"
+        + "".join(f"K-{n},Item {n},25,b{n}@example.com,s@example.com,quick,3\n" for n in range(6))
+    )
+    code, _, err = await _batch_cli(emu, "status", "--journal", pg_dsn)
+    assert code == 7 and "no batch journal" in err  # and status created none
+    code, _, err = await _batch_cli(emu, "create", str(source), "--journal", pg_dsn, "--enqueue")
+    assert code == 0 and "enqueued 6 new items" in err, err
+    assert emu.request_count() == 0
+    code, out, _ = await _batch_cli(emu, "status", "--journal", pg_dsn)
+    assert code == 0 and "6 items" in out and "pending 6" in out
+    code, _, err = await _batch_cli(
+        emu, "work", "--journal", pg_dsn, "--base-url", emu.base_url, "--rate-window", "0.6",
+        "--source-address", "127.0.0.2", "--progress", "none",
+    )  # fmt: skip
+    assert code == 0, err
+    assert set(emu.rate_limiter.admitted_by_ip) == {"127.0.0.2"}
+    assert sorted(e["title"] for e in emu.escrows()) == [f"Item {n}" for n in range(6)]
+    code, out, _ = await _batch_cli(emu, "status", "--journal", pg_dsn, "--watch")
+    assert code == 0 and "created 6" in out and "workers: 0 alive, 1 gone" in out
+    code, _, err = await _batch_cli(
+        emu, "work", "--journal", pg_dsn, "--source-address", "192.0.2.1",
+        "--base-url", emu.base_url,
+    )  # fmt: skip
+    assert code == 2 and "cannot send from 192.0.2.1" in err
