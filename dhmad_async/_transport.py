@@ -221,11 +221,16 @@ class AiohttpTransport:
     The client takes that slot with :meth:`connection_slot` *before* the rate
     limiter admits the request, so a request is counted when it can go out.
     A transport used in a forked child builds a fresh session.
+
+    ``local_address`` binds every connection to that source IP (``("ip", 0)`` as
+    aiohttp's ``local_addr``), e.g. one of several addresses of a host, each with its
+    own server-side rate budget. It applies to the session this transport creates.
     """
 
     __slots__ = (
         "_closed",
         "_connections",
+        "_local_address",
         "_owns_session",
         "_pid",
         "_semaphore",
@@ -239,9 +244,13 @@ class AiohttpTransport:
         *,
         max_connections: int = 100,
         user_agent: str | None = None,
+        local_address: str | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        if local_address is not None and session is not None:
+            raise ValueError("local_address applies to the transport's own session, not session=")
+        self._local_address = local_address
         self._session = session
         self._owns_session = session is None
         self._connections = max_connections
@@ -259,7 +268,8 @@ class AiohttpTransport:
 
     def __repr__(self) -> str:
         owner = "own" if self._owns_session else "injected"
-        return f"<AiohttpTransport {owner} session, {self._connections} connections>"
+        source = f", from {self._local_address}" if self._local_address else ""
+        return f"<AiohttpTransport {owner} session, {self._connections} connections{source}>"
 
     def _check_fork(self) -> None:
         pid = os.getpid()
@@ -283,7 +293,10 @@ class AiohttpTransport:
         if self._session is None:
             headers = {"User-Agent": self._user_agent} if self._user_agent else None
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections),
+                connector=aiohttp.TCPConnector(
+                    limit=self._connections,
+                    local_addr=(self._local_address, 0) if self._local_address else None,
+                ),
                 headers=headers,
                 # We never follow cookies from an API; keep state out of requests.
                 cookie_jar=aiohttp.DummyCookieJar(),

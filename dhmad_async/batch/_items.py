@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import difflib
 import hashlib
 import json
 import unicodedata
@@ -26,6 +27,7 @@ __all__ = [
     "UnreadableItem",
     "auto_key",
     "group_key",
+    "known_columns",
     "normalise_title",
     "prepare_items",
     "read_items",
@@ -223,10 +225,44 @@ def _coerce_csv_value(name: str, value: str) -> Any:
     return value
 
 
+def known_columns() -> tuple[str, ...]:
+    """The columns an input file may have: every create parameter (snake_case) and the key."""
+    return (*(field.name for field in attrs.fields(EscrowParams)), "external_key")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
+    """Refuse an unknown, empty or repeated column before any row is read (or sent)."""
+    if not header:
+        raise ValueError(f"{path.name}: no header row (the first row names the columns)")
+    known = known_columns()
+    accepted = {*known, *(_camel(name) for name in known)}
+    seen: set[str] = set()
+    for number, raw in enumerate(header, start=1):
+        name = raw.strip()
+        if not name:
+            raise ValueError(f"{path.name}: column {number} has no name in the header row")
+        if name not in accepted:
+            close = difflib.get_close_matches(name, sorted(accepted), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"{path.name}: unknown column {name!r}{hint}; known columns: {', '.join(known)}"
+            )
+        if name in seen:
+            raise ValueError(f"{path.name}: column {name!r} appears twice in the header row")
+        seen.add(name)
+
+
 def _read_csv(path: Path) -> list[object]:
     items: list[object] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        _check_header(path, list(reader.fieldnames) if reader.fieldnames is not None else None)
+        for row in reader:
             # Empty cells mean "not given", so optional parameters can share one sheet.
             item = {
                 name.strip(): _coerce_csv_value(name.strip(), value)
@@ -257,7 +293,12 @@ def _read_jsonl(path: Path) -> list[object]:
 
 
 def read_items(path: str | Path) -> list[object]:
-    """Read items from ``.csv`` or ``.jsonl``/``.ndjson``/``.json`` (JSON Lines); does file I/O."""
+    """
+    Read items from ``.csv`` or ``.jsonl``/``.ndjson``/``.json`` (JSON Lines); does file I/O.
+
+    A CSV header naming a column that is not a create parameter (a typo such as
+    ``buyer_emial``) raises ValueError naming it and the known columns: no row is read.
+    """
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".csv":

@@ -43,12 +43,18 @@ from dhmad_async.batch._items import PreparedItem, auto_key, group_key
 
 __all__ = [
     "ClaimConflict",
+    "ClaimedGroup",
     "Journal",
     "JournalBusyError",
     "JournalDamagedError",
     "JournalError",
     "JournalRow",
     "JournalState",
+    "JournalStatus",
+    "JournalUnavailableError",
+    "LeaseLostError",
+    "is_workable",
+    "read_status",
 ]
 
 _T = TypeVar("_T")
@@ -125,6 +131,20 @@ class JournalDamagedError(JournalError):
     """The file is empty, not a journal, damaged, or lost its ``-wal`` file: never restarted."""
 
 
+class JournalUnavailableError(JournalError):
+    """The journal cannot be reached or created: a missing directory, no permission, no server."""
+
+
+class LeaseLostError(JournalError):
+    """
+    This worker's lease on its items ran out (shared journals only).
+
+    Another worker may take its items over now, so this one must not send or
+    record anything more: the run stops, and its unresolved items are reconciled
+    by whichever worker takes them.
+    """
+
+
 class ClaimConflict(Exception):
     """Raised when an escrow id is already claimed by another item of the journal."""
 
@@ -149,6 +169,50 @@ class JournalRow:
     http_status: int | None
     retryable: bool
     candidates: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ClaimedGroup:
+    """
+    A match group handed to one worker: its workable items, in input order.
+
+    Items of one group may be indistinguishable on the server, so a group is
+    worked by one worker at a time, one item at a time. ``unsettled``: an item of
+    the group may have an escrow that no item claims (one in ``needs_review``,
+    or an unresolved one outside this run's input), so an escrow found for
+    another item of the group may be that one's.
+    """
+
+    match_key: str
+    rows: tuple[JournalRow, ...]
+    unsettled: bool
+
+
+@attrs.frozen(kw_only=True)
+class JournalStatus:
+    """What ``batch status`` shows: items per state, recent throughput, and the workers."""
+
+    name: str
+    counts: dict[str, int]
+    #: Items created per second over the last ``window`` seconds (events of any worker).
+    recent_rate: float
+    window: float
+    #: Items created per second from the first send to the latest creation.
+    overall_rate: float
+    #: One dict per worker (shared journals): id, host, label, alive, heartbeat age, groups held.
+    workers: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Items in the journal."""
+        return sum(self.counts.values())
+
+
+def is_workable(row: JournalRow) -> bool:
+    """Whether a run may still act on the item: send it, or reconcile an unknown answer."""
+    if row.state in (JournalState.PENDING, JournalState.SENT, JournalState.AMBIGUOUS):
+        return True
+    return row.state is JournalState.FAILED and row.retryable
 
 
 def _dumps(data: object) -> str:
@@ -209,6 +273,16 @@ class Journal:
         journal = cls(path, durable=durable)
         try:
             await journal._run(journal._open_sync)
+        except JournalError:
+            await journal.aclose()
+            raise
+        except (OSError, sqlite3.OperationalError) as exc:
+            await journal.aclose()
+            # A missing directory, a directory given as the file, no permission: one line.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise JournalUnavailableError(
+                f"cannot open or create journal {os.path.basename(journal.path)!r}: {reason}"
+            ) from None
         except BaseException:
             await journal.aclose()
             raise
@@ -620,26 +694,6 @@ class Journal:
         rows = self._db.execute("SELECT escrow_id FROM items WHERE escrow_id IS NOT NULL")
         return {row["escrow_id"] for row in rows}
 
-    async def unsettled_groups(self, keys: set[str]) -> set[str]:
-        """
-        Group keys of items whose escrow may exist unclaimed.
-
-        Items in ``needs_review``, and ``sent``/``ambiguous`` items that are not in
-        ``keys`` (the current input, which reconciles its own first).
-        """
-        return await self._run(self._unsettled_sync, keys)
-
-    def _unsettled_sync(self, keys: set[str]) -> set[str]:
-        rows = self._db.execute(
-            "SELECT key, state, match_key FROM items WHERE state IN (?, ?, ?)",
-            (str(JournalState.NEEDS_REVIEW), str(JournalState.SENT), str(JournalState.AMBIGUOUS)),
-        )
-        return {
-            row["match_key"]
-            for row in rows
-            if row["state"] == JournalState.NEEDS_REVIEW or row["key"] not in keys
-        }
-
     async def own_escrow_ids(self, limit: int = 3) -> list[str]:
         """Escrows of created items sent without ``sellerEmail`` (the associated user sells)."""
         return await self._run(self._own_sync, limit)
@@ -664,6 +718,58 @@ class Journal:
     def rows_sync(self) -> list[JournalRow]:
         """Every item, in input order (blocking; for tests and tools)."""
         return [_row(r) for r in self._db.execute("SELECT * FROM items ORDER BY position, key")]
+
+    async def rows_for(self, keys: Iterable[str]) -> dict[str, JournalRow]:
+        """The journal's rows for ``keys`` (those that exist)."""
+        wanted = set(keys)
+        return {row.key: row for row in await self.rows() if row.key in wanted}
+
+    # -- handing out work ---------------------------------------------------------------------
+
+    async def claim(
+        self, scope: frozenset[str] | None, exclude: set[str], limit: int
+    ) -> list[ClaimedGroup]:
+        """
+        Every group with workable items of ``scope`` (every item when None), but ``exclude``.
+
+        One process holds the file, so there is nobody to share with: all groups
+        are handed out at once, whatever ``limit``.
+        """
+        return await self._run(self._claim_sync, scope, set(exclude))
+
+    def _claim_sync(self, scope: frozenset[str] | None, exclude: set[str]) -> list[ClaimedGroup]:
+        groups: dict[str, list[JournalRow]] = {}
+        for row in self.rows_sync():
+            groups.setdefault(row.match_key, []).append(row)
+        out: list[ClaimedGroup] = []
+        for match_key, rows in groups.items():
+            if match_key in exclude:
+                continue
+            mine = [r for r in rows if (scope is None or r.key in scope) and is_workable(r)]
+            if not mine:
+                continue
+            unsettled = any(
+                r.state is JournalState.NEEDS_REVIEW
+                or (r.state in UNRESOLVED and scope is not None and r.key not in scope)
+                for r in rows
+            )
+            out.append(ClaimedGroup(match_key=match_key, rows=tuple(mine), unsettled=unsettled))
+        return out
+
+    async def release(self, match_key: str) -> None:
+        """Give a group back (nothing to do: no other worker can use this file)."""
+
+    async def waiting(self, scope: frozenset[str] | None, exclude: set[str]) -> int:
+        """Groups with work that another worker holds: none, with one writer per file."""
+        return 0
+
+    def sending(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wraps each create; a local file has no lease to run out."""
+        return contextlib.nullcontext()
+
+    async def status(self, window: float = 60.0) -> JournalStatus:
+        """Items per state and throughput (see :func:`read_status` for a running batch)."""
+        return await self._run(_status_sync, self._db, os.path.basename(self.path), window)
 
     async def get_meta(self, name: str) -> str | None:
         """A value stored with :meth:`set_meta`."""
@@ -736,3 +842,57 @@ def _fsync_dir(directory: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _status_sync(conn: sqlite3.Connection, name: str, window: float) -> JournalStatus:
+    counts = {str(state): 0 for state in JournalState}
+    for state, count in conn.execute("SELECT state, count(*) FROM items GROUP BY state"):
+        counts[str(state)] = int(count)
+    now = time.time()
+    recent = conn.execute(
+        "SELECT count(*) FROM events WHERE state = ? AND at >= ?",
+        (str(JournalState.CREATED), now - window),
+    ).fetchone()[0]
+    first_sent = conn.execute(
+        "SELECT min(at) FROM events WHERE state = ?", (str(JournalState.SENT),)
+    ).fetchone()[0]
+    last_created = conn.execute(
+        "SELECT max(at) FROM events WHERE state = ?", (str(JournalState.CREATED),)
+    ).fetchone()[0]
+    overall = 0.0
+    if first_sent is not None and last_created is not None and last_created > first_sent:
+        overall = counts[str(JournalState.CREATED)] / (last_created - first_sent)
+    return JournalStatus(
+        name=name,
+        counts=counts,
+        recent_rate=int(recent) / window,
+        window=window,
+        overall_rate=overall,
+    )
+
+
+def read_status(path: str | Path, window: float = 60.0) -> JournalStatus:
+    """
+    The status of the SQLite journal at ``path``, read-only and without its lock.
+
+    Works while a run holds the journal (SQLite readers never block its writer);
+    blocking file I/O. Raises :class:`JournalUnavailableError` if there is no such
+    journal, :class:`JournalDamagedError` if it is not one.
+    """
+    name = os.path.basename(str(path))
+    if not os.path.exists(path):
+        raise JournalUnavailableError(f"no journal {name!r} at {str(path)!r}")
+    try:
+        conn = sqlite3.connect(f"file:{os.path.realpath(path)}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        raise JournalUnavailableError(f"cannot open journal {name!r}: {exc}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        Journal._read_meta(conn, name)
+        return _status_sync(conn, name, window)
+    except sqlite3.DatabaseError as exc:
+        raise JournalDamagedError(
+            f"journal {name!r} is not a readable SQLite database ({exc})"
+        ) from None
+    finally:
+        conn.close()

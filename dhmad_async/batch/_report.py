@@ -53,7 +53,8 @@ class ItemOutcome:
     reconciled: bool = False
     #: Unclaimed escrows that matched an ambiguous create (needs_review).
     candidates: tuple[str, ...] = ()
-    #: True when the outcome was already final in the journal before this run.
+    #: True when the outcome was read from the journal: already final before this run,
+    #: or finished by another worker sharing the journal.
     from_journal: bool = False
 
     def to_row(self) -> dict[str, Any]:
@@ -101,6 +102,16 @@ class BatchProgress:
     needs_review: int
     #: Requests sent so far in this run (creates and reconciliation lists).
     requests: int
+    #: Items already final in the journal when this run began (included in ``done``):
+    #: a resumed run reports them at once, so rates and ETAs must leave them out.
+    resumed: int = 0
+    #: Creates this run sent (re-sends after a proven absence included).
+    sends: int = 0
+
+    @property
+    def done_this_run(self) -> int:
+        """Items this run finished (``done`` without the resumed ones)."""
+        return self.done - self.resumed
 
 
 @attrs.frozen(kw_only=True)
@@ -149,14 +160,40 @@ class BatchReport:
         write_rows(path, [o.to_row() for o in self.outcomes])
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """
+    A report value safe to open in a spreadsheet: text that starts like a formula gets a ``'``.
+
+    Error messages and keys come from input files and the server, so ``=HYPERLINK(…)``
+    in one must not run in the reader's spreadsheet. Only text is touched, never a
+    number the report writes (``http_status``, ``attempts``); the one ``'`` added is
+    the whole change, so removing a leading ``'`` from such a cell gives the original
+    (``'-42`` was ``-42``).
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_rows(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write report rows to ``path``; the suffix picks CSV or JSON Lines."""
+    """
+    Write report rows to ``path``; the suffix picks CSV or JSON Lines.
+
+    CSV cells are neutralised against formula injection (:func:`neutralise_cell`);
+    JSON Lines keep every value exactly.
+    """
     file = Path(path)
     if file.suffix.lower() == ".csv":
         with file.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(_ROW_COLUMNS))
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(
+                {name: neutralise_cell(value) for name, value in row.items()} for row in rows
+            )
         return
     with file.open("w", encoding="utf-8") as handle:
         for row in rows:

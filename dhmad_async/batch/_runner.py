@@ -1,10 +1,15 @@
 """
 ``create_many``: send many creates at the client's rate limit, journalled and reconciled.
 
-I/O: HTTP through the client (creates and reconciliation lists) and the SQLite
-journal. Pacing is the client's limiter (local or :class:`RedisRateLimit`):
-a 429 seen by any task pauses every task there. This module only bounds how
-many creates are in flight, so the connection pool never overflows.
+I/O: HTTP through the client (creates and reconciliation lists) and the journal
+(SQLite, or PostgreSQL shared by workers on several hosts). Pacing is the
+client's limiter (local or :class:`RedisRateLimit`): a 429 seen by any task
+pauses every task there. This module only bounds how many creates are in
+flight, so the connection pool never overflows.
+
+Work is handed out by the journal one match group at a time (:meth:`claim`):
+the SQLite journal hands every group to its one process at once, the PostgreSQL
+journal a few at a time to whichever worker asks, under that worker's lease.
 
 Items with the same normalised title and amount may be indistinguishable on the
 server (the documented list shows no emails, currency or mode), so each such
@@ -35,15 +40,31 @@ from dhmad_async._errors import (
 )
 from dhmad_async._serialization import structure, unstructure
 from dhmad_async.batch._items import PreparedItem, prepare_items
-from dhmad_async.batch._journal import ClaimConflict, Journal, JournalRow, JournalState
+from dhmad_async.batch._journal import (
+    ClaimConflict,
+    ClaimedGroup,
+    Journal,
+    JournalRow,
+    JournalState,
+    LeaseLostError,
+)
 from dhmad_async.batch._reconcile import Pending, Verdict, party_emails, reconcile
 from dhmad_async.batch._report import BatchProgress, BatchReport, ItemOutcome, OutcomeStatus
 from dhmad_async.models import Escrow
+from dhmad_async.resources import EscrowParams, InvalidParamsError
 
 if TYPE_CHECKING:
-    from dhmad_async.batch._protocols import BatchClient
+    from dhmad_async.batch._protocols import BatchClient, BatchJournal
 
-__all__ = ["BatchOptions", "BatchRun", "create_many"]
+__all__ = [
+    "BatchOptions",
+    "BatchRun",
+    "EnqueueResult",
+    "create_many",
+    "enqueue",
+    "open_journal",
+    "work",
+]
 
 _log = logging.getLogger("dhmad_async.batch")
 
@@ -116,6 +137,9 @@ class BatchOptions:
             per window, so a longer wait would only delay noticing that the
             block was lifted (a 429 may ask for an hour: its unit is not known).
         durable: ``synchronous=FULL`` in the journal (survives power loss).
+        claim_poll: Seconds between looks for work while other workers hold
+            the rest (a shared journal): a worker that dies loses its lease,
+            and its items are taken over on the next look.
     """
 
     max_sends: int = attrs.field(default=3, validator=_positive_int)
@@ -127,6 +151,7 @@ class BatchOptions:
     associated_email: str | None = attrs.field(default=None, validator=_email_or_none)
     max_pause: float = attrs.field(default=60.0, validator=_positive_seconds)
     durable: bool = True
+    claim_poll: float = attrs.field(default=1.0, validator=_positive_seconds)
 
 
 @attrs.define
@@ -139,15 +164,23 @@ class _Work:
     #: Server-time floor of the earliest unresolved attempt (mirrors the journal).
     floor: float | None = None
     rate_limited: int = 0  # 429s that outlasted the client's own retries, this run
+    #: Marked sent in the journal and no answer recorded yet (in flight or unknown).
+    unresolved: bool = False
 
 
 @attrs.define
 class _Group:
+    match_key: str
     works: collections.deque[_Work]
-    parked: bool = False
+    #: Items of this group waiting for reconciliation; the group sends nothing meanwhile.
+    parked_count: int = 0
     #: An item of this group (or an orphan of the journal) may have an unclaimed escrow,
     #: so an escrow found for another item of the group may be that one's.
     unsettled: bool = False
+
+    @property
+    def parked(self) -> bool:
+        return self.parked_count > 0
 
 
 _NO_JOURNAL = (
@@ -174,6 +207,54 @@ def _lower(value: object) -> str | None:
     return str(value).strip().lower() if value else None
 
 
+def _is_dsn(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+async def open_journal(
+    journal: BatchJournal | str | Path, *, durable: bool = True
+) -> tuple[BatchJournal, bool]:
+    """
+    The journal for ``journal=`` and whether the caller owns (must close) it.
+
+    A ``postgresql://`` DSN opens a :class:`~dhmad_async.batch.PostgresJournal`
+    (the ``[postgres]`` extra), any other string or path the SQLite journal.
+    """
+    if isinstance(journal, Path) or (isinstance(journal, str) and not _is_dsn(journal)):
+        return await Journal.open(journal, durable=durable), True
+    if isinstance(journal, str):
+        from dhmad_async.batch._postgres import PostgresJournal
+
+        return await PostgresJournal.open(journal), True
+    return journal, False
+
+
+def _is_final(row: JournalRow) -> bool:
+    """Nothing more to do for the item: created, under review, or failed for good."""
+    return row.state in (JournalState.CREATED, JournalState.NEEDS_REVIEW) or (
+        row.state is JournalState.FAILED and not row.retryable
+    )
+
+
+def _item_of(row: JournalRow) -> PreparedItem:
+    """A journal row as an item to send (a worker that was not given the input)."""
+    params: EscrowParams | None = None
+    error: str | None = None
+    try:
+        params = EscrowParams.from_mapping(row.params)
+    except (InvalidParamsError, TypeError, ValueError) as exc:  # pragma: no cover - ours
+        error = f"the journal's parameters cannot be read: {exc}"
+    return PreparedItem(
+        position=row.position,
+        key=row.key,
+        params=params,
+        wire=row.params,
+        fingerprint=row.fingerprint,
+        match_key=row.match_key,
+        error=error,
+    )
+
+
 def _escrow_of(row: JournalRow) -> Escrow | None:
     if row.escrow is None:
         return None
@@ -189,9 +270,9 @@ class _Engine:
     def __init__(
         self,
         client: BatchClient,
-        items: Iterable[object],
+        items: Iterable[object] | None,
         *,
-        journal: Journal | str | Path | None,
+        journal: BatchJournal | str | Path | None,
         concurrency: int,
         on_progress: Callable[[BatchProgress], object] | None,
         options: BatchOptions,
@@ -205,12 +286,14 @@ class _Engine:
         self.options = options
         self._emit_outcome = emit
         self.clock = client.clock
-        self.outcomes: dict[int, ItemOutcome] = {}
+        self.outcomes: dict[tuple[int, str], ItemOutcome] = {}
         self.total = 0
         self.requests = 0
+        self.sends = 0  # creates sent by this run
+        self.resumed = 0  # items already final in the journal when this run began
         self.stopped: str | None = None
         self.offset: float | None = None  # server clock minus local clock, underestimated
-        self.journal: Journal | None = None
+        self.journal: BatchJournal | None = None
         # Who the associated user is: the option, or what the server showed us.
         self.associated: str | None = _lower(options.associated_email)
         self._learned = False  # the associated email came from the server
@@ -220,24 +303,36 @@ class _Engine:
         self._busy = 0
         self._pause = 1.0
         self._cond = asyncio.Condition()
+        #: The input's items by key (None: work what the journal holds), and their keys.
+        self._inputs: dict[str, PreparedItem] | None = None
+        self._scope: frozenset[str] | None = None
+        self._seen_groups: set[str] = set()  # claimed in this run: never claimed again
+        self._groups: list[_Group] = []
+        self._held = 0  # groups claimed and not yet given back
+        self._feeding = True  # the journal may still hand out work
 
     # -- outcomes ----------------------------------------------------------------------------
 
     def _emit(self, outcome: ItemOutcome) -> None:
-        self.outcomes[outcome.position] = outcome
+        self.outcomes[(outcome.position, outcome.external_key)] = outcome
         self._emit_outcome(outcome)
         if self.on_progress is not None:
             counts = collections.Counter(o.status for o in self.outcomes.values())
             self.on_progress(
                 BatchProgress(
-                    total=self.total,
+                    total=max(self.total, len(self.outcomes)),
                     done=len(self.outcomes),
                     created=counts[OutcomeStatus.CREATED],
                     failed=counts[OutcomeStatus.FAILED],
                     needs_review=counts[OutcomeStatus.NEEDS_REVIEW],
                     requests=self.requests,
+                    resumed=self.resumed,
+                    sends=self.sends,
                 )
             )
+
+    def _done(self, work: _Work) -> bool:
+        return (work.item.position, work.item.key) in self.outcomes
 
     def _outcome(self, work: _Work, status: OutcomeStatus, **fields: Any) -> ItemOutcome:
         return ItemOutcome(
@@ -272,24 +367,21 @@ class _Engine:
     # -- the run -------------------------------------------------------------------------------
 
     async def run(self) -> BatchReport:
-        prepared = prepare_items(self.items)
+        prepared = prepare_items(self.items) if self.items is not None else []
         self.total = len(prepared)
-        owns_journal = not isinstance(self.journal_arg, Journal)
-        if isinstance(self.journal_arg, Journal):
-            journal = self.journal_arg
-        else:
-            assert self.journal_arg is not None  # BatchRun refuses a missing journal
-            journal = await Journal.open(self.journal_arg, durable=self.options.durable)
+        assert self.journal_arg is not None  # BatchRun refuses a missing journal
+        journal, owns_journal = await open_journal(self.journal_arg, durable=self.options.durable)
         self.journal = journal
         try:
             await self._run(prepared, journal)
         finally:
             if owns_journal:
                 await journal.aclose()
-        ordered = tuple(self.outcomes[p.position] for p in prepared)
+        ordered = tuple(self.outcomes[key] for key in sorted(self.outcomes))
         return BatchReport(outcomes=ordered, journal_path=journal.path, stopped=self.stopped)
 
-    async def _run(self, prepared: list[PreparedItem], journal: Journal) -> None:
+    async def _register(self, prepared: list[PreparedItem], journal: BatchJournal) -> None:
+        """Record the input's intents; report invalid, conflicting and already final items."""
         for item in prepared:
             if item.error is not None:
                 self._emit(
@@ -303,11 +395,7 @@ class _Engine:
                 )
         valid = [p for p in prepared if p.error is None]
         rows = await journal.register(valid)
-        stored = await journal.get_meta(_OFFSET_META)
-        self.offset = float(stored) if stored is not None else None
-        await self._load_associated(journal)
-        unsettled = await journal.unsettled_groups({p.key for p in valid})
-        groups: dict[str, _Group] = {}
+        inputs: dict[str, PreparedItem] = {}
         for item in valid:
             row = rows[item.key]
             if isinstance(row, str):
@@ -320,37 +408,148 @@ class _Engine:
                         error_type="JournalConflict",
                     )
                 )
-                continue
-            final = row.state in (JournalState.CREATED, JournalState.NEEDS_REVIEW) or (
-                row.state is JournalState.FAILED and not row.retryable
-            )
-            if final:
+            elif _is_final(row):
+                self.resumed += 1
                 self._emit(self._from_row(item, row))
-                continue
-            group = groups.setdefault(
-                item.match_key,
-                _Group(collections.deque(), unsettled=item.match_key in unsettled),
-            )
-            work = _Work(item, row, floor=row.floor)
-            if row.state in (JournalState.SENT, JournalState.AMBIGUOUS):
-                # Left unresolved by an earlier run: reconcile before anything in its group.
-                group.parked = True
-                self._parked.append((group, work))
             else:
-                group.works.append(work)
-        self._ready.extend(g for g in groups.values() if not g.parked and g.works)
+                inputs[item.key] = item
+        self._inputs = inputs
+        self._scope = frozenset(inputs)
+
+    async def _run(self, prepared: list[PreparedItem], journal: BatchJournal) -> None:
+        if self.items is not None:
+            await self._register(prepared, journal)
+        stored = await journal.get_meta(_OFFSET_META)
+        self.offset = float(stored) if stored is not None else None
+        await self._load_associated(journal)
+        if self._scope is not None and not self._scope:
+            return  # nothing of the input is left to do
         tasks = [
             asyncio.create_task(self._worker(), name=f"dhmad-batch-worker-{n}")
             for n in range(self._worker_count())
         ]
         tasks.append(asyncio.create_task(self._reconciler(), name="dhmad-batch-reconciler"))
+        tasks.append(asyncio.create_task(self._feeder(), name="dhmad-batch-feeder"))
         try:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        self._finish_unresolved(groups.values())
+        self._finish_unresolved(self._groups)
+        if self._inputs is not None:
+            await self._report_others(journal)
+
+    async def _report_others(self, journal: BatchJournal) -> None:
+        """Input items finished by another worker (a shared journal): report them from it."""
+        assert self._inputs is not None
+        missing = [p for p in self._inputs.values() if (p.position, p.key) not in self.outcomes]
+        if not missing:
+            return
+        rows = await journal.rows_for(p.key for p in missing)
+        reason = self.stopped or "another worker has it"
+        for item in missing:
+            row = rows.get(item.key)
+            if row is not None and (_is_final(row) or row.state is JournalState.FAILED):
+                self._emit(self._from_row(item, row))
+            elif row is not None and row.state in (JournalState.SENT, JournalState.AMBIGUOUS):
+                self._emit(
+                    ItemOutcome(
+                        position=item.position,
+                        external_key=item.key,
+                        status=OutcomeStatus.NEEDS_REVIEW,
+                        error=f"not reconciled: {reason}",
+                        error_type="NotReconciled",
+                        attempts=row.attempts,
+                    )
+                )
+            else:
+                self._emit(
+                    ItemOutcome(
+                        position=item.position,
+                        external_key=item.key,
+                        status=OutcomeStatus.FAILED,
+                        error=f"not sent: {reason}",
+                        error_type="NotSent",
+                        retryable=True,
+                        attempts=row.attempts if row is not None else 0,
+                    )
+                )
+
+    # -- handing out work ----------------------------------------------------------------------
+
+    def _claim_target(self) -> int:
+        """How many groups to hold at once: enough to keep every worker busy."""
+        return max(16, 4 * self._worker_count())
+
+    async def _feeder(self) -> None:
+        """Claim groups from the journal while this run has room, until none is left."""
+        journal = self.journal
+        assert journal is not None
+        target = self._claim_target()
+        try:
+            while True:
+                async with self._cond:
+                    await self._cond.wait_for(
+                        lambda: self.stopped is not None or self._held < target
+                    )
+                    if self.stopped is not None:
+                        return
+                claimed = await journal.claim(self._scope, self._seen_groups, target - self._held)
+                if claimed:
+                    async with self._cond:
+                        for group in claimed:
+                            self._take(group)
+                        self._cond.notify_all()
+                    continue
+                # Nothing free now. Unless another live worker holds some (it may die and
+                # lose them), nothing can become free for this run: it has the rest.
+                if not await journal.waiting(self._scope, self._seen_groups):
+                    return
+                async with self._cond:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.options.claim_poll):
+                            await self._cond.wait_for(lambda: self.stopped is not None)
+        except LeaseLostError as exc:
+            self._stop(f"lost the journal lease: {exc}")
+        finally:
+            async with self._cond:
+                self._feeding = False
+                self._cond.notify_all()
+
+    def _take(self, claimed: ClaimedGroup) -> None:
+        """A claimed group becomes work: unresolved items park first, the rest queue."""
+        self._seen_groups.add(claimed.match_key)
+        self._held += 1
+        group = _Group(claimed.match_key, collections.deque(), unsettled=claimed.unsettled)
+        self._groups.append(group)
+        due = self.clock.monotonic() + self.options.settle
+        for row in claimed.rows:
+            item = self._inputs.get(row.key) if self._inputs is not None else None
+            if item is None:
+                item = _item_of(row)
+                self.total += 1
+            work = _Work(item, row, floor=row.floor)
+            if row.state in (JournalState.SENT, JournalState.AMBIGUOUS):
+                # Left unresolved (a crash, a worker that lost its lease, an unknown
+                # answer): reconcile before anything of its group is sent. Its request
+                # may have been sent moments ago, so let it settle first.
+                work.due = due
+                group.parked_count += 1
+                self._parked.append((group, work))
+            elif item.error is not None:  # pragma: no cover - a journal we wrote
+                self._emit(
+                    self._outcome(
+                        work, OutcomeStatus.FAILED, error=item.error, error_type="JournalRead"
+                    )
+                )
+            else:
+                group.works.append(work)
+        if not group.parked:
+            if group.works:
+                self._ready.append(group)
+            else:  # pragma: no cover - the journal hands out groups with work
+                self._held -= 1
 
     def _worker_count(self) -> int:
         # The reconciler needs one connection too; never queue for the pool.
@@ -361,7 +560,7 @@ class _Engine:
         return max(1, limit)
 
     def _finished(self) -> bool:
-        return not self._ready and not self._parked and self._busy == 0
+        return not self._ready and not self._parked and self._busy == 0 and not self._feeding
 
     async def _worker(self) -> None:
         while True:
@@ -376,6 +575,10 @@ class _Engine:
                 self._busy += 1
             try:
                 await self._process(group)
+                if not group.parked and not group.works:
+                    await self._give_back(group)
+            except LeaseLostError as exc:
+                self._stop(f"lost the journal lease: {exc}")
             finally:
                 async with self._cond:
                     self._busy -= 1
@@ -387,7 +590,7 @@ class _Engine:
             verdict = await self._send(work)
             if verdict == "ambiguous":
                 group.works.popleft()
-                group.parked = True
+                group.parked_count += 1
                 work.due = self.clock.monotonic() + self.options.settle
                 async with self._cond:
                     self._parked.append((group, work))
@@ -413,17 +616,25 @@ class _Engine:
         # The intent to send is durable before a byte leaves (crash → reconcile, not resend).
         floor = self._floor()
         await journal.mark_sent(key, floor)
+        work.unresolved = True
         work.floor = floor if work.floor is None else min(work.floor, floor)
         work.sends += 1
         work.row = attrs.evolve(work.row, attempts=work.row.attempts + 1)
         self.requests += 1
+        self.sends += 1
         try:
-            created = await self.client.escrows.create_from(work.item.params, validate=False)
+            # A shared journal cancels the create when this worker's lease runs out:
+            # after that another worker may take the item over, so nothing may be sent.
+            async with journal.sending():
+                created = await self.client.escrows.create_from(work.item.params, validate=False)
+        except LeaseLostError:
+            raise  # the item stays "sent": whoever takes it over reconciles it
         except DhmadError as exc:
             if exc.may_have_succeeded or isinstance(exc, ResponseValidationError):
                 # Whatever the error's type: it may have created the escrow (a 2xx we
                 # could not parse certainly did). Find it before anything is resent.
                 await journal.mark_ambiguous(key, *_describe(exc))
+                work.unresolved = False
                 return "ambiguous"
             if isinstance(exc, AuthenticationError):
                 await self._fail(work, exc, retryable=True)
@@ -438,6 +649,7 @@ class _Engine:
                 work.rate_limited += 1
                 if work.rate_limited <= _MAX_RATE_LIMITED and self.stopped is None:
                     await journal.mark_failed(key, *_describe(exc), retryable=True)
+                    work.unresolved = False
                     self._pause = min(max(exc.retry_after or 1.0, 0.05), self.options.max_pause)
                     return "rate_limited"
                 await self._fail(work, exc, retryable=True)
@@ -449,6 +661,7 @@ class _Engine:
             await journal.mark_ambiguous(
                 key, f"unexpected error: {exc!r}", type(exc).__name__, None
             )
+            work.unresolved = False
             return "ambiguous"
         escrow = created.escrow
         await self._learn_offset(escrow)
@@ -481,7 +694,7 @@ class _Engine:
 
     # -- who the associated user is -------------------------------------------------------------
 
-    async def _load_associated(self, journal: Journal) -> None:
+    async def _load_associated(self, journal: BatchJournal) -> None:
         stored = _lower(await journal.get_meta(_ASSOCIATED_META))
         if stored is None:
             return
@@ -582,6 +795,10 @@ class _Engine:
                 self._busy += 1
             try:
                 await self._reconcile(batch)
+            except LeaseLostError as exc:
+                self._stop(f"lost the journal lease: {exc}")
+                async with self._cond:
+                    self._parked.extend(p for p in batch if not self._done(p[1]))
             finally:
                 async with self._cond:
                     self._busy -= 1
@@ -774,17 +991,30 @@ class _Engine:
         await self._release(group)
 
     async def _release(self, group: _Group) -> None:
-        group.parked = False
+        """One parked item of ``group`` is decided: send the rest once none is parked."""
+        group.parked_count = max(0, group.parked_count - 1)
+        if group.parked:
+            return
         if group.works:
             async with self._cond:
                 self._ready.appendleft(group)
                 self._cond.notify_all()
+        else:
+            await self._give_back(group)
+
+    async def _give_back(self, group: _Group) -> None:
+        """This run is done with ``group``: the journal may hand it to another worker."""
+        assert self.journal is not None
+        await self.journal.release(group.match_key)
+        async with self._cond:
+            self._held -= 1
+            self._cond.notify_all()
 
     def _finish_unresolved(self, groups: Iterable[_Group]) -> None:
         """After a stop: every item without an outcome gets one (nothing is lost silently)."""
         reason = self.stopped or "the batch stopped"
         for _, work in self._parked:
-            if work.item.position not in self.outcomes:
+            if not self._done(work):
                 self._emit(
                     self._outcome(
                         work,
@@ -795,7 +1025,18 @@ class _Engine:
                 )
         for group in groups:
             for work in group.works:
-                if work.item.position not in self.outcomes:
+                if self._done(work):
+                    continue
+                if work.unresolved:  # sent, and the answer could not be recorded
+                    self._emit(
+                        self._outcome(
+                            work,
+                            OutcomeStatus.NEEDS_REVIEW,
+                            error=f"not reconciled: {reason}",
+                            error_type="NotReconciled",
+                        )
+                    )
+                else:
                     self._emit(
                         self._outcome(
                             work,
@@ -816,9 +1057,9 @@ class BatchRun:
     def __init__(
         self,
         client: BatchClient,
-        items: Iterable[object],
+        items: Iterable[object] | None,
         *,
-        journal: Journal | str | Path | None = None,
+        journal: BatchJournal | str | Path | None = None,
         concurrency: int = 8,
         on_progress: Callable[[BatchProgress], object] | None = None,
         options: BatchOptions | None = None,
@@ -895,7 +1136,7 @@ def create_many(
     client: BatchClient,
     items: Iterable[object],
     *,
-    journal: Journal | str | Path | None = None,
+    journal: BatchJournal | str | Path | None = None,
     concurrency: int = 8,
     on_progress: Callable[[BatchProgress], object] | None = None,
     options: BatchOptions | None = None,
@@ -906,9 +1147,11 @@ def create_many(
     ``items`` are :class:`~dhmad_async.EscrowParams`, :class:`BatchItem` or
     mappings (snake_case or camelCase, optional ``external_key``). Every item is
     validated before anything is sent. ``journal`` is required: a SQLite path,
-    ``":memory:"`` (no resume), or an open :class:`Journal`; running the batch
-    again with the same journal resumes it, also after items were added,
-    removed or fixed.
+    ``":memory:"`` (no resume), a ``postgresql://`` DSN (a journal shared by
+    workers on several hosts), or an open journal; running the batch again with
+    the same journal resumes it, also after items were added, removed or fixed.
+    With a shared journal, other workers may create some of the items; the
+    report covers every input item all the same.
     """
     return BatchRun(
         client,
@@ -917,4 +1160,92 @@ def create_many(
         concurrency=concurrency,
         on_progress=on_progress,
         options=options,
+    )
+
+
+def work(
+    client: BatchClient,
+    *,
+    journal: BatchJournal | str | Path,
+    concurrency: int = 8,
+    on_progress: Callable[[BatchProgress], object] | None = None,
+    options: BatchOptions | None = None,
+) -> BatchRun:
+    """
+    Join a batch that :func:`enqueue` loaded: work what the journal holds until none is left.
+
+    Several workers (processes, hosts) may work one PostgreSQL journal at once;
+    each claims groups of items under its lease, and takes over the items of a
+    worker that died. The report lists the items this worker finished.
+    """
+    return BatchRun(
+        client,
+        None,
+        journal=journal,
+        concurrency=concurrency,
+        on_progress=on_progress,
+        options=options,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class EnqueueResult:
+    """What :func:`enqueue` recorded: counts, and the items that were refused."""
+
+    #: Items new to the journal, now pending.
+    added: int
+    #: Items the journal already held (in whatever state).
+    known: int
+    #: Invalid or conflicting items: ``failed`` outcomes naming why; none of them was recorded.
+    refused: tuple[ItemOutcome, ...]
+    journal_path: str
+
+
+async def enqueue(
+    items: Iterable[object], *, journal: BatchJournal | str | Path, durable: bool = True
+) -> EnqueueResult:
+    """
+    Validate ``items`` and record their intents in ``journal`` without sending anything.
+
+    Workers then create them (:func:`work`, ``python -m dhmad_async batch work``).
+    Loading the same items again adds nothing.
+    """
+    prepared = prepare_items(items)
+    opened, owns = await open_journal(journal, durable=durable)
+    try:
+        before = {row.key for row in await opened.rows()}
+        valid = [p for p in prepared if p.error is None]
+        rows = await opened.register(valid)
+    finally:
+        if owns:
+            await opened.aclose()
+    refused = [
+        ItemOutcome(
+            position=p.position,
+            external_key=p.key,
+            status=OutcomeStatus.FAILED,
+            error=p.error,
+            error_type="InvalidParamsError",
+        )
+        for p in prepared
+        if p.error is not None
+    ]
+    refused += [
+        ItemOutcome(
+            position=p.position,
+            external_key=p.key,
+            status=OutcomeStatus.FAILED,
+            error=row,
+            error_type="JournalConflict",
+        )
+        for p in valid
+        if isinstance(row := rows[p.key], str)
+    ]
+    recorded = [p for p in valid if not isinstance(rows[p.key], str)]
+    added = sum(1 for p in recorded if p.key not in before)
+    return EnqueueResult(
+        added=added,
+        known=len(recorded) - added,
+        refused=tuple(sorted(refused, key=lambda o: o.position)),
+        journal_path=opened.path,
     )

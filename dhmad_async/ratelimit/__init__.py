@@ -8,6 +8,7 @@ Rate limiting: the client-side budget, what the server says about it, and a budg
 - :class:`ServerRateLimit` is the server's hints read from one response (``_headers``).
 - :class:`RedisRateLimit` shares one budget between processes and hosts (``_redis``; needs
   the ``[redis]`` extra, imported on first use so this package never needs redis-py).
+- :class:`CombinedLimiter` admits only when a local and a Redis budget both do (``_combined``).
 
 Importing this package does no I/O.
 """
@@ -25,9 +26,11 @@ from dhmad_async.ratelimit._local import (
 )
 
 if typing.TYPE_CHECKING:  # pragma: no cover
+    from dhmad_async.ratelimit._combined import CombinedLimiter
     from dhmad_async.ratelimit._redis import RedisRateLimit
 
 __all__ = [
+    "CombinedLimiter",
     "NullLimiter",
     "RateLimiter",
     "RedisRateLimit",
@@ -44,8 +47,13 @@ def __getattr__(name: str) -> typing.Any:
 
         globals()[name] = RedisRateLimit
         return RedisRateLimit
+    if name == "CombinedLimiter":
+        from dhmad_async.ratelimit._combined import CombinedLimiter
+
+        globals()[name] = CombinedLimiter
+        return CombinedLimiter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"RedisRateLimit"})
+    return sorted(set(globals()) | {"CombinedLimiter", "RedisRateLimit"})

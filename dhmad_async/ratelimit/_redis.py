@@ -17,6 +17,14 @@ let extra requests through):
 
 The ``{key}`` hash tag keeps the keys in one Redis Cluster slot.
 
+**Slots are leased in small batches.** When several tasks of one process wait,
+the one that asks Redis asks for as many slots as are waiting (up to
+``lease_batch``); the script grants as many as the log and the burst allow *now*,
+all logged at Redis ``TIME``, and the others go to the next waiters at once. A
+leased slot that is not used within half the margin is given back (removed
+from the log), so every request still leaves within the margin of its logged
+admission, which is what keeps the server's window from ever being exceeded.
+
 When Redis cannot be used (refused, timed out, a script error), the limiter
 raises :class:`~dhmad_async.RateLimiterUnavailableError` (``on_redis_error="fail"``,
 the default: nothing is sent without the shared budget) or serves from a
@@ -28,6 +36,7 @@ Needs the ``[redis]`` extra (redis-py).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import math
 import os
@@ -57,8 +66,9 @@ _MISSING_EXTRA: Final = (
 )
 
 # KEYS: log, tat, pause, probe. ARGV: limit, window µs, emission µs, tolerance µs,
-# member, max server wait µs, probe interval ms.
-# Returns {admitted (0/1), wait µs, paused (0/1; 2: admitted as the probe), redis now µs}.
+# member prefix, max server wait µs, probe interval ms, slots wanted.
+# Returns {slots admitted (0..wanted), wait µs, paused (0/1; 2: admitted as the probe),
+# redis now µs}. Admitted slots are members prefix:1 .. prefix:n.
 # Times are integer µs since the epoch (~1.7e15 < 2^53, exact in Lua doubles);
 # they are written with %.0f because Lua's default number format keeps only
 # 14 significant digits.
@@ -81,12 +91,13 @@ if pause > now then
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 if probing then
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[5])
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[5] .. ':1')
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
   return {1, '0', 2, string.format('%.0f', now)}
 end
 local wait = 0
-if redis.call('ZCARD', KEYS[1]) >= limit then
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
   wait = tonumber(oldest[2]) + window - now
 end
@@ -97,11 +108,32 @@ end
 if wait > 0 then
   return {0, string.format('%.0f', wait), 0, string.format('%.0f', now)}
 end
+-- Grant as many of the wanted slots as the log and the burst allow right now.
+local base = math.max(tat, now)
+local wanted = tonumber(ARGV[8])
+local n = 0
+while n < wanted and count + n < limit and base + n * emission - tolerance <= now do
+  n = n + 1
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[5] .. ':' .. n)
+end
 local ttl = math.ceil(window / 1000) + 1000
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('SET', KEYS[2], string.format('%.0f', math.max(tat, now) + emission), 'PX', ttl)
-return {1, '0', 0, string.format('%.0f', now)}
+redis.call('SET', KEYS[2], string.format('%.0f', base + n * emission), 'PX', ttl)
+return {n, '0', 0, string.format('%.0f', now)}
+"""
+
+# KEYS: log, tat. ARGV: emission µs, members... Gives unused slots back: each member
+# leaves the log and the burst bucket gets one emission back. Returns how many left.
+_RELEASE_LUA: Final = """
+local removed = 0
+for i = 2, #ARGV do
+  removed = removed + redis.call('ZREM', KEYS[1], ARGV[i])
+end
+local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+if removed > 0 and tat > 0 then
+  redis.call('SET', KEYS[2], string.format('%.0f', tat - removed * tonumber(ARGV[1])), 'KEEPTTL')
+end
+return removed
 """
 
 # KEYS: log, pause, probe. ARGV: pause µs (-1: none), remaining (-1: unknown), limit,
@@ -180,6 +212,8 @@ class RedisRateLimit:
         copied to Redis when it returns.
     :param reconnect_interval: With ``on_redis_error="local"``, seconds between
         attempts to use Redis again while it is down (``0``: every call tries).
+    :param lease_batch: The most slots one call to Redis leases for the tasks of
+        this process that are waiting (``1``: one round trip per admission).
 
     Within one process, callers queue FIFO behind one poller (an
     :class:`asyncio.Lock`), so only the head of the queue talks to Redis.
@@ -193,16 +227,21 @@ class RedisRateLimit:
         "_closed",
         "_fallback",
         "_keys",
+        "_leased",
         "_lock",
         "_member_prefix",
         "_observe_script",
         "_owns_client",
         "_probe_task",
+        "_queued",
         "_random",
         "_redis_errors",
+        "_release_script",
         "_retry_redis_at",
         "_sequence",
+        "_stash",
         "key",
+        "lease_batch",
         "on_redis_error",
         "policy",
         "reconnect_interval",
@@ -219,6 +258,7 @@ class RedisRateLimit:
         random_source: Callable[[], float] = random.random,
         on_redis_error: OnRedisError = "fail",
         reconnect_interval: float = 5.0,
+        lease_batch: int = 4,
     ) -> None:
         if not key:
             raise ValueError("key must be a non-empty string")
@@ -226,6 +266,10 @@ class RedisRateLimit:
             raise ValueError(f"on_redis_error must be 'fail' or 'local', got {on_redis_error!r}")
         if not reconnect_interval >= 0:
             raise ValueError(f"reconnect_interval must be >= 0, got {reconnect_interval!r}")
+        if lease_batch < 1:
+            raise ValueError(f"lease_batch must be >= 1, got {lease_batch!r}")
+        #: The most slots one round trip leases for this process's waiting tasks.
+        self.lease_batch: int = lease_batch
         self.key: str = key  #: The budget's name in Redis.
         self.policy: RateLimit = policy  #: The budget.
         #: ``"fail"`` or ``"local"``: what happens when Redis cannot be used.
@@ -251,6 +295,11 @@ class RedisRateLimit:
         )
         self._acquire_script = client.register_script(_ACQUIRE_LUA)
         self._observe_script = client.register_script(_OBSERVE_LUA)
+        self._release_script = client.register_script(_RELEASE_LUA)
+        # Slots leased for waiting tasks: (local monotonic time, member, Redis time s).
+        self._stash: collections.deque[tuple[float, str, float]] = collections.deque()
+        self._queued = 0  # tasks of this process waiting for the lock
+        self._leased = 0  # admissions served from the stash (no round trip of their own)
         tag = "{" + key + "}"
         self._keys = (f"{tag}:log", f"{tag}:tat", f"{tag}:pause", f"{tag}:probe")
         # Members of the log must be unique across every process and host.
@@ -329,31 +378,29 @@ class RedisRateLimit:
         task = asyncio.current_task()
         if self._probe_task is not None and self._probe_task is task:
             self._probe_task = None  # the probe's task asks again: its probe is over
-        policy = self.policy
         started = self._clock.monotonic()
         if self._lock is None:  # bound lazily, inside the running loop
             self._lock = asyncio.Lock()
-        async with self._lock:
+        self._queued += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._queued -= 1
+        try:
             while True:
                 if self._closed:
                     raise ClientClosedError(
                         "The rate limiter was closed while this request waited."
                     )
+                leased = await self._from_stash()
+                if leased is not None:
+                    return leased
                 if self.using_fallback:
                     return await self._acquire_locally(self._fallback)
+                # Lease for this task and for the ones queued behind it.
+                want = min(self.lease_batch, 1 + self._queued)
                 try:
-                    admitted, wait_us, paused, now_us = await self._acquire_script(
-                        keys=list(self._keys),
-                        args=[
-                            policy.requests,
-                            round(policy.counted_window * _US),
-                            math.ceil(policy.per / policy.requests * _US),
-                            round((policy.burst - 1) * policy.per / policy.requests * _US),
-                            self._next_member(),
-                            round(policy.max_server_wait * _US),
-                            math.ceil(policy.per * 1000),
-                        ],
-                    )
+                    outcome = await self._attempt(want)
                 except self._redis_errors as exc:
                     if self.on_redis_error == "fail":
                         raise self._unavailable(exc, "waiting for a slot") from exc
@@ -361,28 +408,140 @@ class RedisRateLimit:
                         self._use_fallback(exc, "waiting for a slot")
                     )
                 self._redis_recovered()
-                if int(admitted):
-                    if int(paused) == 2:
+                granted, wait, paused, now, _ = outcome
+                if granted:
+                    if paused == 2:
                         self._probe_task = task
-                    return int(now_us) / _US
-                wait = int(wait_us) / _US
-                if int(paused) and wait > policy.max_server_wait:
-                    raise RateLimitError(
-                        f"The shared rate limit {self.key!r} is paused for {wait:.1f} s more "
-                        f"(a 429 was seen), longer than RateLimit.max_server_wait "
-                        f"({policy.max_server_wait:g} s); not waiting.",
-                        retry_after=wait,
-                    )
-                waited = self._clock.monotonic() - started
-                if policy.max_wait is not None and waited + wait > policy.max_wait:
-                    raise RateLimitError(
-                        f"The shared rate limit {self.key!r} needs a wait of {wait:.1f} s more "
-                        f"(after {waited:.1f} s), longer than RateLimit.max_wait "
-                        f"({policy.max_wait:g} s); not waiting.",
-                        retry_after=wait,
-                    )
+                    return now
+                self._check_wait(wait, paused=bool(paused), started=started)
                 # Positive jitter only: never poll before the returned wait.
                 await self._clock.sleep(wait + _POLL_JITTER * self._random())
+        finally:
+            self._lock.release()
+
+    def _check_wait(self, wait: float, *, paused: bool, started: float) -> None:
+        """Raise RateLimitError when a wait is longer than the policy lets a caller wait."""
+        policy = self.policy
+        if paused and wait > policy.max_server_wait:
+            raise RateLimitError(
+                f"The shared rate limit {self.key!r} is paused for {wait:.1f} s more "
+                f"(a 429 was seen), longer than RateLimit.max_server_wait "
+                f"({policy.max_server_wait:g} s); not waiting.",
+                retry_after=wait,
+            )
+        waited = self._clock.monotonic() - started
+        if policy.max_wait is not None and waited + wait > policy.max_wait:
+            raise RateLimitError(
+                f"The shared rate limit {self.key!r} needs a wait of {wait:.1f} s more "
+                f"(after {waited:.1f} s), longer than RateLimit.max_wait "
+                f"({policy.max_wait:g} s); not waiting.",
+                retry_after=wait,
+            )
+
+    async def _attempt(self, want: int) -> tuple[int, float, int, float, str]:
+        """
+        One script call for ``want`` slots: (granted, wait s, paused, Redis time s, member).
+
+        ``member`` is the first granted slot's name in the shared log.
+
+        The first granted slot is the caller's; the others go to the stash for the
+        tasks queued behind it.
+        """
+        policy = self.policy
+        prefix = self._next_member()
+        admitted, wait_us, paused, now_us = await self._acquire_script(
+            keys=list(self._keys),
+            args=[
+                policy.requests,
+                round(policy.counted_window * _US),
+                math.ceil(policy.per / policy.requests * _US),
+                round((policy.burst - 1) * policy.per / policy.requests * _US),
+                prefix,
+                round(policy.max_server_wait * _US),
+                math.ceil(policy.per * 1000),
+                want,
+            ],
+        )
+        granted = int(admitted)
+        now = int(now_us) / _US
+        leased_at = self._clock.monotonic()
+        for n in range(2, granted + 1):
+            self._stash.append((leased_at, f"{prefix}:{n}", now))
+        return granted, int(wait_us) / _US, int(paused), now, f"{prefix}:1"
+
+    async def _from_stash(self) -> float | None:
+        """A slot leased moments ago for this task, or None; stale ones are given back."""
+        freshest = self._clock.monotonic() - self.policy.effective_margin / 2
+        stale: list[str] = []
+        leased: float | None = None
+        while self._stash:
+            at, member, admitted = self._stash.popleft()
+            if at >= freshest:
+                leased = admitted
+                self._leased += 1
+                break
+            stale.append(member)
+        if stale:
+            await self._give_back(stale)
+        return leased
+
+    async def _give_back(self, members: list[str]) -> None:
+        """Remove unused slots from the shared log (never sent: they may be used again)."""
+        try:
+            await self._release_script(
+                keys=[self._keys[0], self._keys[1]],
+                args=[math.ceil(self.policy.per / self.policy.requests * _US), *members],
+            )
+        except self._redis_errors as exc:  # they leave the window by themselves
+            _log.info(
+                "rate limit %r: could not give back %d slots (%s)", self.key, len(members), exc
+            )
+
+    async def try_acquire(self) -> tuple[str | None, float]:
+        """
+        One attempt that never waits: ``(token, 0.0)`` when a slot was admitted now,
+        ``(None, wait)`` when the next slot is ``wait`` seconds away.
+
+        The token gives the slot back with :meth:`release` if the request is not
+        sent after all (another budget said no). Raises like :meth:`acquire_at`.
+        On the local fallback this waits for the local limiter and returns a
+        token that cannot be given back.
+        """
+        if self._closed:
+            raise ClientClosedError("This rate limiter was closed; create a new one.")
+        task = asyncio.current_task()
+        if self._probe_task is not None and self._probe_task is task:
+            self._probe_task = None
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._stash:
+                at, member, _ = self._stash.popleft()
+                if at >= self._clock.monotonic() - self.policy.effective_margin / 2:
+                    return member, 0.0
+                await self._give_back([member])
+            if self.using_fallback:
+                await self._acquire_locally(self._fallback)
+                return "local", 0.0
+            try:
+                granted, wait, paused, _, member = await self._attempt(1)
+            except self._redis_errors as exc:
+                if self.on_redis_error == "fail":
+                    raise self._unavailable(exc, "waiting for a slot") from exc
+                await self._acquire_locally(self._use_fallback(exc, "waiting for a slot"))
+                return "local", 0.0
+            self._redis_recovered()
+            if granted:
+                if paused == 2:
+                    self._probe_task = task
+                return member, 0.0
+            self._check_wait(wait, paused=bool(paused), started=self._clock.monotonic())
+            return None, wait
+
+    async def release(self, token: str) -> None:
+        """Give back a slot from :meth:`try_acquire` whose request was not sent."""
+        if token != "local" and not self._closed:
+            await self._give_back([token])
 
     async def _acquire_locally(self, fallback: SlidingWindowLimiter | None) -> float:
         assert fallback is not None  # using_fallback implies it exists
@@ -444,6 +603,9 @@ class RedisRateLimit:
         """Stop further use; close the Redis client only if this object created it."""
         if self._closed:
             return
+        if self._stash:
+            stash, self._stash = [m for _, m, _ in self._stash], collections.deque()
+            await self._give_back(stash)
         self._closed = True
         if self._fallback is not None:
             await self._fallback.aclose()

@@ -91,6 +91,7 @@ class ServerRateLimiter:
         self.clock = clock
         self._logs: dict[str, deque[float]] = {}
         self.admitted: list[float] = []  # monotonic arrival times of every admitted request
+        self.admitted_by_ip: dict[str, list[float]] = {}  # the same, per client IP
         self.rejected = 0
         # Monotonic arrival time of every 429, so tests can show a client paused after one.
         self.rejected_at: list[float] = []
@@ -104,6 +105,7 @@ class ServerRateLimiter:
         """Forget all windows and counters."""
         self._logs.clear()
         self.admitted.clear()
+        self.admitted_by_ip.clear()
         self.rejected = 0
         self.rejected_at.clear()
 
@@ -120,6 +122,7 @@ class ServerRateLimiter:
             log.append(now)
         if allowed:
             self.admitted.append(now)
+            self.admitted_by_ip.setdefault(ip, []).append(now)
         else:
             self.rejected += 1
             self.rejected_at.append(now)
@@ -172,9 +175,10 @@ class ServerRateLimiter:
             out["Retry-After"] = str(retry_after)
         return out
 
-    def max_in_any_window(self) -> int:
-        """Largest number of admitted requests inside any one window (for assertions)."""
-        times, window, best, start = self.admitted, self.window_real, 0, 0
+    def max_in_any_window(self, ip: str | None = None) -> int:
+        """Largest number of admitted requests inside any one window, of ``ip`` or all."""
+        times = self.admitted if ip is None else self.admitted_by_ip.get(ip, [])
+        window, best, start = self.window_real, 0, 0
         for end, t in enumerate(times):
             while times[start] <= t - window:
                 start += 1

@@ -175,3 +175,123 @@ async def test_aclose_leaves_a_given_client_open(key: str) -> None:
     await limiter.aclose()
     assert await client.ping()
     await client.aclose()
+
+
+# `url key n tasks`: n acquisitions over `tasks` tasks with slot leasing; prints the time
+# each slot was *used* (this host's clock, right after acquire, i.e. when a request would
+# leave) and how many came from a batch leased by another task's round trip.
+LEASE_WORKER = r"""
+import asyncio, json, sys, time
+from dhmad_async._config import RateLimit
+from dhmad_async.ratelimit import RedisRateLimit
+
+URL, key = sys.argv[1:3]
+n, tasks = int(sys.argv[3]), int(sys.argv[4])
+policy = RateLimit(requests=20, per=1.0, burst=8, margin=0.1)
+
+async def main():
+    limiter = RedisRateLimit(URL, key=key, policy=policy, lease_batch=4)
+    used = []
+    async def worker(count):
+        for _ in range(count):
+            await limiter.acquire()
+            used.append(round(time.time() * 1_000_000))
+    try:
+        await asyncio.gather(*(worker(n // tasks) for _ in range(tasks)))
+    finally:
+        await limiter.aclose()
+    print(json.dumps({"used": used, "leased": limiter._leased}))
+
+asyncio.run(main())
+"""
+
+
+def start_lease_worker(key: str) -> subprocess.Popen[str]:
+    """Start one leasing worker process (24 acquisitions over 8 tasks)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", LEASE_WORKER, URL, key, "24", "8"], stdout=subprocess.PIPE, text=True
+    )
+
+
+async def test_leased_slots_never_exceed_the_window_across_processes(key: str) -> None:
+    """Four processes leasing slots in batches: never more than 20 requests in any 1 s.
+
+    Times are when each slot was used (a request leaves right then), not when Redis
+    logged it: a leased slot is used later than its admission, and the margin is what
+    must absorb that. Some slots must really have come from leased batches.
+    """
+    per_us, limit = 1_000_000, 20
+    workers = [start_lease_worker(key) for _ in range(4)]
+    used: list[int] = []
+    leased = 0
+    for worker in await asyncio.gather(*(asyncio.to_thread(result_of, w) for w in workers)):
+        used += worker["used"]  # type: ignore[arg-type]
+        leased += worker["leased"]  # type: ignore[operator]
+    used.sort()
+    assert len(used) == 96
+    crowded = [i for i in range(len(used) - limit) if used[i + limit] < used[i] + per_us]
+    assert crowded == []
+    assert leased > 0
+
+
+class _LeaveAfterLeasing(RedisRateLimit):
+    """Cancels the tasks in ``leave`` right after a round trip leased slots for them."""
+
+    leave: list[asyncio.Task[None]] = []
+
+    async def _attempt(self, want: int) -> tuple[int, float, int, float, str]:
+        outcome = await super()._attempt(want)
+        for task in self.leave:
+            task.cancel()
+        return outcome
+
+
+async def test_leased_slots_nobody_used_are_given_back(key: str) -> None:
+    """Slots leased for tasks that went away are removed from the shared log, not kept."""
+    client = aioredis.Redis.from_url(URL)
+    policy = RateLimit(requests=4, per=30.0, burst=4, margin=0.4)
+    limiter = _LeaveAfterLeasing(URL, key=key, client=client, policy=policy, lease_batch=4)
+    try:
+        limiter._lock = asyncio.Lock()
+        await limiter._lock.acquire()  # hold the line while four tasks queue
+        first = asyncio.create_task(limiter.acquire())
+        limiter.leave = [asyncio.create_task(limiter.acquire()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        limiter._lock.release()
+        await first  # its round trip leased four slots; the other three tasks went away
+        await asyncio.gather(*limiter.leave, return_exceptions=True)
+        log = limiter.redis_keys[0]
+        assert await client.zcard(log) == 4
+        await asyncio.sleep(0.3)  # older than half the margin: stale
+        await asyncio.wait_for(limiter.acquire(), 2.0)  # would wait 30 s if they were kept
+        assert await client.zcard(log) == 2
+    finally:
+        await limiter.aclose()
+        await client.aclose()
+
+
+async def test_combined_limiter_admits_only_what_both_budgets_allow(key: str) -> None:
+    """The tighter budget decides, whichever it is; refused attempts leave no shared slot."""
+    from dhmad_async.ratelimit import CombinedLimiter
+
+    client = aioredis.Redis.from_url(URL)
+    loose = RateLimit(requests=10, per=30.0, burst=10, margin=0.5)
+    tight = RateLimit(requests=3, per=30.0, burst=3, margin=0.5)
+    shared_tight = CombinedLimiter(loose, RedisRateLimit(URL, key=key, client=client, policy=tight))
+    local_tight = CombinedLimiter(
+        tight, RedisRateLimit(URL, key=key + ":b", client=client, policy=loose)
+    )
+    try:
+        for limiter in (shared_tight, local_tight):
+            for _ in range(3):
+                await asyncio.wait_for(limiter.acquire(), 2.0)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(limiter.acquire(), 0.3)
+        # The local budget refused the fourth: its shared slot was given back.
+        assert await client.zcard(local_tight.shared.redis_keys[0]) == 3
+        assert await client.zcard(shared_tight.shared.redis_keys[0]) == 3
+    finally:
+        await shared_tight.aclose()
+        await local_tight.aclose()
+        await client.delete(*local_tight.shared.redis_keys)
+        await client.aclose()
