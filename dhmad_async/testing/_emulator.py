@@ -40,6 +40,10 @@ class Emulator:
     ``time_scale`` makes emulated time run faster (60 → a rate-limit "minute" lasts one
     real second; 30-minute sessions expire after 30 real seconds). Several emulators can
     run in one process; they share nothing.
+
+    ``signature_configured=False`` starts the primary developer account without a
+    contract signature, as a new account is: ``autoSign: true`` is then refused
+    (400) until one is uploaded with ``PUT /developer/signature``.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Emulator:
             "http://localhost:3000/callback",
             "http://127.0.0.1/callback",
         ),
+        signature_configured: bool = True,
     ) -> None:
         self.host, self.port = host, port
         self.clock = EmuClock(time_scale, clock)
@@ -74,7 +79,7 @@ class Emulator:
         self.request_counts: Counter[str] = Counter()  # "METHOD /path" → count
         meta = self.store.t["meta"]
         if "primary" not in meta:  # fresh state (or a new state file)
-            dev = self.store.create_developer(user_email)
+            dev = self.store.create_developer(user_email, has_signature=signature_configured)
             info = self.store.create_api_key(dev, key=api_key)
             client = new_oauth_client(self.store, user_email, oauth_redirect_uris)
             meta["primary"] = {"key": info.key, "oauthClient": client["clientId"]}
