@@ -66,7 +66,7 @@ class WebhookReceiver:
 
     ``await receiver.process(body, headers)`` returns ``(status, json body)``;
     ``receiver`` itself is an ASGI application (mount it in Starlette/FastAPI).
-    (Named ``WebhookEndpoint`` before 0.x; that name is a deprecated alias, and
+    (Formerly ``WebhookEndpoint``; that name is a deprecated alias, and
     ``dhmad_async.models.WebhookEndpoint`` is the API's webhook configuration.)
 
     - ``dedup``: the store that remembers handled events (share a
