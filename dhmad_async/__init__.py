@@ -42,16 +42,19 @@ from dhmad_async._errors import (
     WebhookFailureReason,
     WebhookVerificationError,
 )
-from dhmad_async._pagination import AsyncPager, PaginationError
+from dhmad_async._pagination import AsyncPager, PaginationDriftWarning, PaginationError
+from dhmad_async._response import APIResponse
 from dhmad_async._version import __version__
 from dhmad_async.ratelimit._local import RateLimiter
 
 if typing.TYPE_CHECKING:  # pragma: no cover
+    from dhmad_async.models import Unknown
     from dhmad_async.resources import EscrowParams
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "AsyncPager",
@@ -66,6 +69,7 @@ __all__ = [
     "InternalServerError",
     "InvalidParamsError",
     "NotFoundError",
+    "PaginationDriftWarning",
     "PaginationError",
     "PermissionDeniedError",
     "RateLimit",
@@ -75,6 +79,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "Timeout",
+    "Unknown",
     "UnprocessableEntityError",
     "WebhookFailureReason",
     "WebhookVerificationError",
@@ -83,7 +88,7 @@ __all__ = [
 
 # Loaded on first use: the resources and models double the import time of the
 # package, and most processes that import it never build an EscrowParams.
-_LAZY = {"EscrowParams": "dhmad_async.resources"}
+_LAZY = {"EscrowParams": "dhmad_async.resources", "Unknown": "dhmad_async.models"}
 
 
 def __getattr__(name: str) -> typing.Any:

@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from aiohttp import web
 
 from dhmad_async import DhmadClient, DhmadDeveloperClient, DhmadError, RateLimit
+from dhmad_async.models import CheckoutActionName
 from dhmad_async.resources import EscrowParams
 from dhmad_async.testing import FIDELITY_PROFILES, Emulator, Fidelity, ServerRateLimitOptions
 from dhmad_async.webhooks import MemoryDedupStore, WebhookEvent, WebhookVerifier
@@ -86,7 +87,7 @@ def _orders(count: int) -> list[EscrowParams]:
 
 
 async def _session(
-    client: DhmadClient, emu: Emulator, escrow_id: str, action: str, who: str
+    client: DhmadClient, emu: Emulator, escrow_id: str, action: CheckoutActionName, who: str
 ) -> None:
     """Create a checkout session and have its target user complete it on 'dhmad.tn'."""
     session = await client.checkout_sessions.create(

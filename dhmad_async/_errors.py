@@ -214,11 +214,27 @@ class InternalServerError(APIStatusError):
 
 
 class ResponseValidationError(DhmadError):
-    """Raised when a successful response body does not fit the expected model."""
+    """
+    Raised when a successful response body does not fit the expected model.
 
-    def __init__(self, message: str, *, body: Any = None, errors: list[str] | None = None) -> None:
+    One error lists every field that does not fit (``errors``), including
+    each required field the server left out. ``body`` is the decoded body and
+    ``raw_body`` the bytes as received (both ``None`` for models that hold
+    secrets, such as OAuth tokens); neither is redacted, so never log them whole.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: Any = None,
+        errors: list[str] | None = None,
+        raw_body: bytes | None = None,
+    ) -> None:
         super().__init__(message)
         self.body = body
+        #: The response bytes the model was read from, when the client has them.
+        self.raw_body = raw_body
         #: Flattened cattrs messages, e.g. ``["invalid value for type, expected str @ $.id"]``.
         self.errors = list(errors or [])
 

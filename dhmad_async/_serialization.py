@@ -294,8 +294,22 @@ def _is_list_type(tp: Any) -> bool:
 
 
 def _declared_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
-    """The fields of ``cls`` that come from the wire (``extra`` is not one of them)."""
-    return [f for f in attrs.fields(cls) if f.name != EXTRA_FIELD]
+    """
+    The fields of ``cls`` that come from the wire.
+
+    Not ``extra``, and not the ``init=False`` bookkeeping of
+    :class:`~dhmad_async.models.WireModel` (``_request_id``).
+    """
+    return [f for f in attrs.fields(cls) if f.name != EXTRA_FIELD and f.init]
+
+
+def _bookkeeping_overrides(cls: type[Any]) -> dict[str, Any]:
+    """cattrs overrides that keep ``extra`` and the ``init=False`` fields off the wire."""
+    return {
+        f.name: override(omit=True)
+        for f in attrs.fields(cls)
+        if f.name == EXTRA_FIELD or not f.init
+    }
 
 
 def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
@@ -304,8 +318,7 @@ def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Cal
     overrides: dict[str, Any] = {
         f.name: override(rename=wire_name(cls, f)) for f in fields if wire_name(cls, f) != f.name
     }
-    if keeps_extra:
-        overrides[EXTRA_FIELD] = override(omit=True)
+    overrides.update(_bookkeeping_overrides(cls))
     base = make_dict_structure_fn(cls, converter, **overrides)
     hints = typing.get_type_hints(cls)
     # Wire keys of non-optional list fields: a null there means "none".
@@ -336,12 +349,11 @@ def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Cal
 
 def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
     fields = _declared_fields(cls)
-    keeps_extra = len(fields) != len(attrs.fields(cls))
+    keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
         f.name: override(rename=wire_name(cls, f)) for f in fields if wire_name(cls, f) != f.name
     }
-    if keeps_extra:
-        overrides[EXTRA_FIELD] = override(omit=True)
+    overrides.update(_bookkeeping_overrides(cls))
     base = make_dict_unstructure_fn(cls, converter, **overrides)
     if not keeps_extra:
         return base

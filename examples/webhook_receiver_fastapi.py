@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
-from dhmad_async.webhooks import MemoryDedupStore, WebhookEndpoint, WebhookEvent, WebhookVerifier
+from dhmad_async.webhooks import MemoryDedupStore, WebhookEvent, WebhookReceiver, WebhookVerifier
 
 
 async def on_event(event: WebhookEvent) -> None:
@@ -25,7 +25,7 @@ async def on_event(event: WebhookEvent) -> None:
     print("received", event.type, event.id)
 
 
-endpoint = WebhookEndpoint(
+endpoint = WebhookReceiver(
     WebhookVerifier([os.environ.get("DHMAD_WEBHOOK_SECRET", "")]),
     on_event,
     dedup=MemoryDedupStore(),  # one process only; use RedisDedupStore with several workers

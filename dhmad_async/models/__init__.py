@@ -4,7 +4,11 @@ attrs response models of the DHMAD API and its open enums. Pure: no I/O.
 Parsing is lenient where the docs leave room: a ``null`` array reads as empty,
 a nested user may lack its id, ``contract.escrow`` may be an id or an object,
 and every model keeps the JSON keys it does not declare in ``model.extra``
-(see :class:`WireModel`).
+(see :class:`WireModel`). ``model.to_dict()`` gives the model back as wire data.
+
+Request parameters with documented values are typed with the ``Literal``
+aliases here (``EscrowModeName``, ``CurrencyCode``, ...); wrap a value the SDK
+does not know yet in :class:`Unknown`.
 """
 
 from __future__ import annotations
@@ -14,14 +18,21 @@ from dhmad_async.models._checkout import CheckoutSession, CheckoutSessionCreated
 from dhmad_async.models._common import Pagination, UserRef, WireModel
 from dhmad_async.models._enums import (
     CheckoutAction,
+    CheckoutActionName,
     ClaimStatus,
     Currency,
+    CurrencyCode,
     EscrowMode,
+    EscrowModeName,
     EscrowStatus,
+    EscrowStatusName,
     KycStatus,
+    PartyRole,
     ProofPhase,
     ProofType,
     SessionStatus,
+    SubscribableEventName,
+    Unknown,
     WebhookEventType,
 )
 from dhmad_async.models._escrows import (
@@ -56,6 +67,7 @@ __all__ = [
     "Balance",
     "CheckoutAction",
     "CheckoutActionHint",
+    "CheckoutActionName",
     "CheckoutSession",
     "CheckoutSessionCreated",
     "ClaimStatus",
@@ -63,15 +75,18 @@ __all__ = [
     "ContractSignature",
     "ContractSummary",
     "Currency",
+    "CurrencyCode",
     "DeliveryRejection",
     "Developer",
     "DisputeTicket",
     "Escrow",
     "EscrowCreated",
     "EscrowMode",
+    "EscrowModeName",
     "EscrowPage",
     "EscrowResult",
     "EscrowStatus",
+    "EscrowStatusName",
     "FulfillmentPolicy",
     "IdentityVerification",
     "IdentityVerificationList",
@@ -79,6 +94,7 @@ __all__ = [
     "Me",
     "OAuthToken",
     "Pagination",
+    "PartyRole",
     "PdfVersion",
     "Proof",
     "ProofAttachment",
@@ -88,6 +104,8 @@ __all__ = [
     "SessionStatus",
     "SignatureStatus",
     "Signatures",
+    "SubscribableEventName",
+    "Unknown",
     "UserInfo",
     "UserRef",
     "WebhookEndpoint",

@@ -15,21 +15,26 @@ __all__ = ["ApiKeyInfo", "Balance", "Developer", "Me"]
 
 @attrs.frozen(kw_only=True)
 class ApiKeyInfo(WireModel):
-    """The API key making the request (REFERENCE §2.1); never holds the key itself."""
+    """
+    The API key making the request (REFERENCE §2.1); never holds the key itself.
+
+    Every field of the documented example is required; ``None`` is accepted
+    where a value may be absent (a key never used, without expiry or metadata).
+    """
 
     id: str
-    name: str | None = None
+    name: str
     #: The first characters of the key, e.g. ``"sk_live_abc123"``.
-    key_prefix: str | None = None
+    key_prefix: str
     #: ``"live"`` seen; ``"sandbox"`` inferred (REFERENCE §2.1).
-    environment: str | None = None
-    is_active: bool | None = None
-    last_used_at: dt.datetime | None = None
-    expires_at: dt.datetime | None = None
+    environment: str
+    is_active: bool
+    last_used_at: dt.datetime | None
+    expires_at: dt.datetime | None
     #: Requests per minute allowed for this key (REFERENCE §1.8).
-    rate_limit: int | None = None
-    metadata: dict[str, Any] | None = None
-    created_at: dt.datetime | None = None
+    rate_limit: int
+    metadata: dict[str, Any] | None
+    created_at: dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -37,16 +42,16 @@ class Developer(WireModel):
     """The developer account owning the API key (REFERENCE §2.1)."""
 
     id: str
-    email: str | None = None
-    company_name: str | None = None
+    email: str
+    company_name: str | None
 
 
 @attrs.frozen(kw_only=True)
 class Me(WireModel):
     """Response of ``GET /me``: the key and its developer account."""
 
-    api_key: ApiKeyInfo | None = None
-    developer: Developer | None = None
+    api_key: ApiKeyInfo
+    developer: Developer
 
 
 @attrs.frozen(kw_only=True)

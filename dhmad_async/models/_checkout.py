@@ -20,7 +20,7 @@ class CheckoutSessionCreated(WireModel):
     session_id: str
     #: Hosted page on dhmad.tn (``/checkout/:sessionId``); short-lived, single use.
     url: str
-    expires_at: dt.datetime | None = None
+    expires_at: dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -28,13 +28,14 @@ class CheckoutSession(WireModel):
     """A checkout session as returned by ``GET /sessions/:id``."""
 
     session_id: str
-    escrow_id: str | None = None
-    action: CheckoutAction | str | None = None
-    target_user_email: str | None = None
+    escrow_id: str
+    action: CheckoutAction | str
+    target_user_email: str
     #: Only ``"completed"`` is documented (REFERENCE §3.6).
-    status: SessionStatus | str | None = None
-    #: Your key/values from creation, echoed back.
-    metadata: dict[str, Any] | None = None
-    expires_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    created_at: dt.datetime | None = None
+    status: SessionStatus | str
+    #: Your key/values from creation, echoed back (``None`` when you gave none).
+    metadata: dict[str, Any] | None
+    expires_at: dt.datetime
+    #: ``None`` until the user completes the session.
+    completed_at: dt.datetime | None
+    created_at: dt.datetime

@@ -17,19 +17,45 @@ False) without inventing pseudo-members that would leak between processes.
 from __future__ import annotations
 
 import enum
+from typing import Literal, TypeAlias
 
 __all__ = [
     "CheckoutAction",
+    "CheckoutActionName",
     "ClaimStatus",
     "Currency",
+    "CurrencyCode",
     "EscrowMode",
+    "EscrowModeName",
     "EscrowStatus",
+    "EscrowStatusName",
     "KycStatus",
+    "PartyRole",
     "ProofPhase",
     "ProofType",
     "SessionStatus",
+    "SubscribableEventName",
+    "Unknown",
     "WebhookEventType",
 ]
+
+
+class Unknown(str):
+    """
+    A value this SDK version does not list, sent exactly as given.
+
+    Parameters with documented values are typed as ``Literal`` unions, so a
+    typo such as ``mode="qiuck"`` is a type error. When DHMAD adds a value the
+    SDK does not know yet, wrap it: ``mode=Unknown("escrow_plus")``. It type-checks,
+    skips the SDK's own check of that value, and the server decides. (A
+    ``typing.cast`` also silences the type checker, but the run-time check
+    would still refuse the value; ``Unknown`` is the supported escape.)
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Unknown({str.__repr__(self)})"
 
 
 class EscrowStatus(enum.StrEnum):
@@ -140,3 +166,46 @@ class WebhookEventType(enum.StrEnum):
     ESCROW_PROOF_ACCEPTED_BY_TIMEOUT = "escrow.proof.accepted_by_timeout"
     # INF (REFERENCE §4.1): likely exists, never seen.
     ESCROW_PROOF_ACCEPTED = "escrow.proof.accepted"
+
+
+# -- the documented values of request parameters, as Literal types -----------------------------
+#
+# Each Literal lists exactly the values of the enum above it (a unit test keeps them
+# equal). Request parameters accept the Literal, the enum member, or an ``Unknown``.
+
+#: ``mode`` of ``POST /escrows``.
+EscrowModeName: TypeAlias = Literal["standard", "quick", "instant"]
+#: ``currency`` of ``POST /escrows``.
+CurrencyCode: TypeAlias = Literal["TND", "USD", "EUR"]
+#: ``status`` filter of ``GET /escrows``.
+EscrowStatusName: TypeAlias = Literal["pending", "paid", "delivered", "completed", "cancelled"]
+#: ``role`` filter of ``GET /escrows``.
+PartyRole: TypeAlias = Literal["seller", "buyer"]
+#: ``action`` of ``POST /escrows/:id/sessions``.
+CheckoutActionName: TypeAlias = Literal[
+    "sign_contract",
+    "accept_pay",
+    "complete",
+    "dispute",
+    "request_cancellation",
+    "reject_cancellation",
+    "accept_cancellation",
+    "cancel_escrow",
+    "submit_proof",
+    "review_proof",
+]
+#: The ``events`` a webhook endpoint may subscribe to, as the Webhooks API lists them.
+#: The proof events are named only in the proof guide, not in that list: pass them as
+#: :class:`WebhookEventType` members (or ``Unknown``) to subscribe deliberately.
+SubscribableEventName: TypeAlias = Literal[
+    "escrow.status.updated",
+    "contract.signed",
+    "escrow.cancellation.requested",
+    "escrow.cancellation.rejected",
+    "escrow.cancellation.accepted",
+    "escrow.updated",
+    "escrow.deposit_proof.rejected",
+    "escrow.delivery.rejected",
+    "identity.verification.updated",
+    "identity.verification.linked",
+]

@@ -1,4 +1,14 @@
-"""Models for escrows, their contracts and proofs (REFERENCE §2.3 to §2.11, §3). Pure: no I/O."""
+"""
+Models for escrows, their contracts and proofs (REFERENCE §2.3 to §2.11, §3). Pure: no I/O.
+
+A field is required (no default) only when every documented example of its
+object has it; its type still admits ``None`` where the value may plausibly be
+null (a signature not yet made, a deadline not yet set). Everything else is
+optional, because the endpoints answer different subsets: the list items, for
+example, carry no ``currency``, ``mode`` or ``buyerEmail``. A required field
+the server leaves out is reported in one :class:`~dhmad_async.ResponseValidationError`
+that lists every missing field and carries the body.
+"""
 
 from __future__ import annotations
 
@@ -54,9 +64,10 @@ class FulfillmentPolicy(WireModel):
 class DeliveryRejection(WireModel):
     """One rejected delivery of an escrow (REFERENCE §2.8)."""
 
-    rejected_at: dt.datetime | None = None
+    rejected_at: dt.datetime
+    #: The buyer's reason; giving one is optional.
     reason: str | None = None
-    previous_delivered_at: dt.datetime | None = None
+    previous_delivered_at: dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -65,31 +76,40 @@ class DisputeTicket(WireModel):
 
     # The get-escrow example carries the ticket id only as escrow.disputeTicketId.
     id: str | None = None
-    ticket_number: str | None = None
-    type: str | None = None
-    subject: str | None = None
-    status: str | None = None
-    created_at: dt.datetime | None = None
-    preview_reason: str | None = None
+    ticket_number: str
+    type: str
+    subject: str
+    status: str
+    created_at: dt.datetime
+    preview_reason: str | None
 
 
 @attrs.frozen(kw_only=True)
 class Signatures(WireModel):
     """Contract signature state as shown on an escrow (REFERENCE §2.5, §3.4)."""
 
-    seller_signed: bool | None = None
-    seller_signed_at: dt.datetime | None = None
-    buyer_signed: bool | None = None
-    buyer_signed_at: dt.datetime | None = None
-    is_fully_signed: bool | None = None
-    signed_at: dt.datetime | None = None
+    seller_signed: bool
+    #: ``None`` until the seller signs.
+    seller_signed_at: dt.datetime | None
+    buyer_signed: bool
+    #: ``None`` until the buyer signs.
+    buyer_signed_at: dt.datetime | None
+    is_fully_signed: bool
+    #: ``None`` until both have signed.
+    signed_at: dt.datetime | None
 
 
 @attrs.frozen(kw_only=True)
 class Escrow(WireModel):
-    """An escrow; most fields are absent from most responses, so most are optional."""
+    """
+    An escrow; most fields are absent from most responses, so most are optional.
+
+    Only ``id`` and ``status`` are in every documented response (the instant
+    deliver example has little else).
+    """
 
     id: str
+    status: EscrowStatus | str
     title: str | None = None
     #: Face amount in ``currency``.
     amount: Decimal | None = None
@@ -99,7 +119,6 @@ class Escrow(WireModel):
     escrow_fee: Decimal | None = None
     developer_fee: Decimal | None = None
     developer_fee_percentage: Decimal | None = None
-    status: EscrowStatus | str | None = None
     mode: EscrowMode | str | None = None
     #: A string id (create response), a user object (list/get) or None for an
     #: invitee (REFERENCE §7 item 10).
@@ -144,29 +163,30 @@ class ContractSummary(WireModel):
     """The compact contract in the create-escrow response (REFERENCE §2.3, §3.4)."""
 
     id: str
-    pdf_url: str | None = None
-    seller_signed: bool | None = None
-    buyer_signed: bool | None = None
-    is_fully_signed: bool | None = None
+    pdf_url: str
+    seller_signed: bool
+    buyer_signed: bool
+    is_fully_signed: bool
 
 
 @attrs.frozen(kw_only=True)
 class EscrowCreated(WireModel):
     """Response of ``POST /escrows``; ``contract`` is None for quick and instant modes."""
 
-    message: str | None = None
+    message: str
     escrow: Escrow
-    contract: ContractSummary | None = None
+    #: Always sent; ``None`` for quick and instant escrows.
+    contract: ContractSummary | None
     #: Dashboard URL of the escrow.
-    url: str | None = None
-    tracking_id: str | None = None
+    url: str
+    tracking_id: str
 
 
 @attrs.frozen(kw_only=True)
 class EscrowResult(WireModel):
     """Response of update, deliver, reject-delivery and cancel: a message and the escrow."""
 
-    message: str | None = None
+    message: str
     escrow: Escrow
 
 
@@ -174,7 +194,7 @@ class EscrowResult(WireModel):
 class EscrowPage(WireModel):
     """One page of ``GET /escrows``."""
 
-    escrows: list[Escrow] = attrs.field(factory=list)
+    escrows: list[Escrow]
     pagination: Pagination
 
 
@@ -182,9 +202,9 @@ class EscrowPage(WireModel):
 class ContractSignature(WireModel):
     """One party's contract signature (REFERENCE §2.10)."""
 
-    signed_at: dt.datetime | None = None
+    signed_at: dt.datetime
     #: A data URI; kept out of repr because it is large.
-    signature_image: str | None = attrs.field(default=None, repr=False)
+    signature_image: str = attrs.field(repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -192,10 +212,10 @@ class PdfVersion(WireModel):
     """A stored PDF rendering of a contract (REFERENCE §2.10)."""
 
     #: e.g. ``"fully-signed"``.
-    type: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    created_at: dt.datetime | None = None
+    type: str
+    url: str
+    mime_type: str
+    created_at: dt.datetime
 
 
 @attrs.frozen(kw_only=True)
@@ -204,20 +224,22 @@ class Contract(WireModel):
 
     id: str
     #: The escrow: its id as documented, or the escrow object if the server embeds it.
-    escrow: str | Escrow | None = None
-    terms: str | None = None
-    language: str | None = None
+    escrow: str | Escrow
+    terms: str
+    language: str
     #: Presigned download URL; may expire (INF).
-    pdf_url: str | None = None
-    seller_signature: ContractSignature | None = None
-    buyer_signature: ContractSignature | None = None
-    is_fully_signed: bool | None = None
-    pdf_versions: list[PdfVersion] = attrs.field(factory=list)
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    pdf_url: str
+    #: ``None`` until the seller signs.
+    seller_signature: ContractSignature | None
+    #: ``None`` until the buyer signs.
+    buyer_signature: ContractSignature | None
+    is_fully_signed: bool
+    pdf_versions: list[PdfVersion]
+    created_at: dt.datetime
+    updated_at: dt.datetime
 
     @property
-    def escrow_id(self) -> str | None:
+    def escrow_id(self) -> str:
         """The escrow's id, whichever form ``escrow`` took."""
         return self.escrow.id if isinstance(self.escrow, Escrow) else self.escrow
 
@@ -226,37 +248,41 @@ class Contract(WireModel):
 class ProofAttachment(WireModel):
     """One uploaded proof file; ``view_url`` expires, re-fetch rather than cache."""
 
-    mime_type: str | None = None
-    view_url: str | None = None
+    mime_type: str
+    view_url: str
 
 
 @attrs.frozen(kw_only=True)
 class ProofSubmission(WireModel):
     """One proof upload by the seller (REFERENCE §2.11)."""
 
-    submitted_at: dt.datetime | None = None
-    note: str | None = None
-    attachments: list[ProofAttachment] = attrs.field(factory=list)
+    submitted_at: dt.datetime
+    #: The seller's note, ``None`` when they wrote none.
+    note: str | None
+    attachments: list[ProofAttachment]
 
 
 @attrs.frozen(kw_only=True)
 class CheckoutActionHint(WireModel):
     """A checkout session the integrator should create next (REFERENCE §2.11)."""
 
-    action: CheckoutAction | str | None = None
-    target_user_email: str | None = None
-    description: str | None = None
+    action: CheckoutAction | str
+    target_user_email: str
+    description: str
 
 
 @attrs.frozen(kw_only=True)
 class Proof(WireModel):
     """Proof state of a Quick Escrow with Proof (REFERENCE §2.11, §3.5)."""
 
-    phase: ProofPhase | str | None = None
-    correction_rounds: int | None = None
-    upload_deadline: dt.datetime | None = None
-    review_deadline: dt.datetime | None = None
-    submission_count: int | None = None
-    submissions: list[ProofSubmission] = attrs.field(factory=list)
-    latest_submission: ProofSubmission | None = None
-    checkout_actions: list[CheckoutActionHint] = attrs.field(factory=list)
+    phase: ProofPhase | str
+    correction_rounds: int
+    #: ``None`` until the escrow is funded.
+    upload_deadline: dt.datetime | None
+    #: ``None`` until proof is submitted.
+    review_deadline: dt.datetime | None
+    submission_count: int
+    submissions: list[ProofSubmission]
+    #: ``None`` before the first submission.
+    latest_submission: ProofSubmission | None
+    checkout_actions: list[CheckoutActionHint]

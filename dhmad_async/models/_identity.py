@@ -23,21 +23,24 @@ class IdentityVerification(WireModel):
     __dhmad_wire_case__: ClassVar[str] = "snake"
 
     id: str
-    email: str | None = None
-    external_user_id: str | None = None
-    kyc_status: KycStatus | str | None = None
-    #: ``in_progress`` and ``completed`` seen; others UNKNOWN.
-    didit_session_status: str | None = None
-    needs_admin_review: bool | None = None
-    claim_status: ClaimStatus | str | None = None
-    linked_user_id: str | None = None
-    linked_at: dt.datetime | None = None
-    created_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    email: str
+    #: Your id for the user, ``None`` when you gave none.
+    external_user_id: str | None
+    kyc_status: KycStatus | str
+    #: ``in_progress`` and ``completed`` seen; others UNKNOWN (``None``: no session).
+    didit_session_status: str | None
+    needs_admin_review: bool
+    claim_status: ClaimStatus | str
+    #: ``None`` until the user registers (``claim_status`` ``"linked"``).
+    linked_user_id: str | None
+    linked_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
     #: Default 90 days after creation.
-    expires_at: dt.datetime | None = None
-    verification_email_sent: bool | None = None
-    verification_email_sent_at: dt.datetime | None = None
+    expires_at: dt.datetime
+    verification_email_sent: bool
+    #: ``None`` when no e-mail was sent (the sandbox may approve at once).
+    verification_email_sent_at: dt.datetime | None
     #: Only on the create response.
     message: str | None = None
     # Not in the examples (the docs say metadata is stored); kept if it ever comes back.
@@ -51,4 +54,4 @@ class IdentityVerificationList(WireModel):
 
     __dhmad_wire_case__: ClassVar[str] = "snake"
 
-    verifications: list[IdentityVerification] = attrs.field(factory=list)
+    verifications: list[IdentityVerification]

@@ -21,11 +21,11 @@ class OAuthToken(WireModel):
     __dhmad_redact_body__: ClassVar[bool] = True
 
     access_token: str = attrs.field(repr=False)
-    token_type: str | None = None
+    token_type: str
     #: Lifetime of the access token in seconds (1 h documented).
-    expires_in: int | None = None
+    expires_in: int
     #: Space-separated granted scopes.
-    scope: str | None = None
+    scope: str
     #: Only when ``openid`` was requested; HS256-signed (INF, REFERENCE §5.2).
     id_token: str | None = attrs.field(default=None, repr=False)
 
@@ -37,6 +37,8 @@ class UserInfo(WireModel):
     __dhmad_wire_case__: ClassVar[str] = "snake"
 
     sub: str
+    #: Always included, whatever the scopes.
+    kyc_verified: bool
     name: str | None = None
     given_name: str | None = None
     family_name: str | None = None
@@ -45,5 +47,4 @@ class UserInfo(WireModel):
     email_verified: bool | None = None
     phone_number: str | None = None
     phone_number_verified: bool | None = None
-    kyc_verified: bool | None = None
     kyc_status: KycStatus | str | None = None

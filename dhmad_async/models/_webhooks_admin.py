@@ -20,10 +20,10 @@ class WebhookEndpoint(WireModel):
     __dhmad_redact_body__: ClassVar[bool] = True
 
     id: str
-    url: str | None = None
-    events: list[WebhookEventType | str] = attrs.field(factory=list)
-    is_active: bool | None = None
-    created_at: dt.datetime | None = None
+    url: str
+    events: list[WebhookEventType | str]
+    is_active: bool
+    created_at: dt.datetime
     #: The signing secret (REFERENCE §4.3).
     secret: str | None = attrs.field(default=None, repr=False)
 
@@ -34,7 +34,7 @@ class WebhookEndpointResult(WireModel):
 
     __dhmad_redact_body__: ClassVar[bool] = True
 
-    message: str | None = None
+    message: str
     webhook: WebhookEndpoint
 
 
@@ -47,7 +47,11 @@ class WebhookEndpointList(WireModel):
 
 @attrs.frozen(kw_only=True)
 class SignatureStatus(WireModel):
-    """Response of ``GET``/``PUT /developer/signature`` (REFERENCE §2.18)."""
+    """
+    Response of ``GET``/``PUT /developer/signature`` (REFERENCE §2.18).
 
-    has_signature: bool | None = None
+    The image itself is never sent back; ``message`` comes only with ``PUT``.
+    """
+
+    has_signature: bool
     message: str | None = None

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeAlias, TypeVar, cast
 from urllib.parse import quote, unquote
 
 from dhmad_async._errors import InvalidParamsError
 from dhmad_async._serialization import structure_response
+from dhmad_async.models import Unknown
 
 if TYPE_CHECKING:  # pragma: no cover
     from dhmad_async._client import _BaseClient
+    from dhmad_async._pagination import AsyncPager
+    from dhmad_async._response import APIResponse
 
 __all__ = [
     "MAX_AMOUNT",
     "MAX_ID_LENGTH",
     "MONEY_PLACES",
+    "ExtraHeaders",
     "InvalidParamsError",
     "Resource",
     "Violations",
     "path_id",
+    "raw_first_page",
+    "raw_method",
     "to_decimal",
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
+PageT = TypeVar("PageT")
+
+#: What every resource method's ``extra_headers=`` takes: headers added to this call only.
+ExtraHeaders: TypeAlias = Mapping[str, str] | None
 
 # Deliberately loose: one "@", no spaces, a dot in the domain. The server is
 # the authority on deliverability; this only catches obvious slips early.
@@ -103,6 +117,23 @@ class Violations:
                 + (" (floats cannot hold money exactly)" if isinstance(value, float) else ""),
             )
         return amount
+
+    def choice(self, field: str, value: object, allowed: Iterable[str]) -> None:
+        """
+        ``value`` must be one of the documented ``allowed`` values, or an :class:`Unknown`.
+
+        ``Unknown("new_value")`` is the escape for a value DHMAD added after this
+        SDK version: it is sent as given and the server decides.
+        """
+        if isinstance(value, Unknown):
+            return
+        options = tuple(allowed)
+        if not isinstance(value, str) or value not in options:
+            self.add(
+                field,
+                f"must be one of {', '.join(options)} (got {value!r}); wrap a value this"
+                " SDK does not know yet in dhmad_async.Unknown(...)",
+            )
 
     def boolean(self, field: str, value: object) -> None:
         """``value`` must be ``True`` or ``False``; strings are refused (``"false"`` is truthy)."""
@@ -228,6 +259,30 @@ def path_id(name: str, value: object) -> str:
     return quote(text, safe="")
 
 
+def raw_method(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[APIResponse[R]]]:
+    """
+    ``method`` of a resource bound to a client's raw-response view, typed as it answers there.
+
+    On that view the pipeline returns an :class:`~dhmad_async.APIResponse`
+    whose ``parse()`` gives what ``method`` returns on the plain client; this
+    only tells the type checker so, keeping every parameter of ``method``.
+    """
+    return cast("Callable[P, Awaitable[APIResponse[R]]]", method)
+
+
+def raw_first_page(
+    method: Callable[P, AsyncPager[Any, PageT]],
+) -> Callable[P, Awaitable[APIResponse[PageT]]]:
+    """A list method of a raw-response view, answering its first page as an APIResponse."""
+
+    @functools.wraps(method)
+    async def first_page(*args: P.args, **kwargs: P.kwargs) -> APIResponse[PageT]:
+        answer: Any = await method(*args, **kwargs)
+        return cast("APIResponse[PageT]", answer)
+
+    return first_page
+
+
 class Resource:
     """A group of endpoints bound to a client (``client.escrows``, ``client.account``, …)."""
 
@@ -238,6 +293,10 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} resource>"
+
+    def _raw_client(self) -> _BaseClient:
+        """The client's raw-response view, for ``with_raw_response``."""
+        return self._client._raw_view()
 
     @staticmethod
     def _parse(data: Any, cls: type[T], *, key: str | None = None) -> T:

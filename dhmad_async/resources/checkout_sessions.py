@@ -7,10 +7,16 @@ from typing import Any, Final
 
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._serialization import response_parser
-from dhmad_async.models import CheckoutAction, CheckoutSession, CheckoutSessionCreated
-from dhmad_async.resources._base import Resource, Violations, path_id
+from dhmad_async.models import (
+    CheckoutAction,
+    CheckoutActionName,
+    CheckoutSession,
+    CheckoutSessionCreated,
+    Unknown,
+)
+from dhmad_async.resources._base import ExtraHeaders, Resource, Violations, path_id, raw_method
 
-__all__ = ["CheckoutSessions"]
+__all__ = ["CheckoutSessions", "CheckoutSessionsWithRawResponse"]
 
 #: REFERENCE §2.12: the documented actions.
 ACTIONS: Final = tuple(CheckoutAction)
@@ -22,20 +28,30 @@ def check_redirect_url(v: Violations, field: str, value: object) -> None:
         v.add(field, "must be an absolute http(s) URL registered in the dashboard")
 
 
+_parse_created = response_parser(CheckoutSessionCreated)
+_parse_session = response_parser(CheckoutSession, key="session")
+
+
 class CheckoutSessions(Resource):
     """Create a session for one party and action, and read its status."""
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> CheckoutSessionsWithRawResponse:
+        """The same calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
+        return CheckoutSessionsWithRawResponse(CheckoutSessions(self._raw_client()))
+
     async def create(
         self,
         escrow_id: str,
         *,
-        action: str,
+        action: CheckoutActionName | CheckoutAction | Unknown,
         target_user_email: str,
         redirect_url: str,
         metadata: Mapping[str, Any] | None = None,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> CheckoutSessionCreated:
         """
         ``POST /escrows/:id/sessions``: a short-lived hosted URL for ``target_user_email``.
@@ -45,8 +61,7 @@ class CheckoutSessions(Resource):
         show ``user_message`` instead of redirecting.
         """
         v = Violations("checkout session")
-        if action not in ACTIONS:
-            v.add("action", f"must be one of {', '.join(ACTIONS)} (got {action!r})")
+        v.choice("action", action, ACTIONS)
         v.email("target_user_email", target_user_email)
         check_redirect_url(v, "redirect_url", redirect_url)
         if metadata is not None and not isinstance(metadata, Mapping):
@@ -61,7 +76,12 @@ class CheckoutSessions(Resource):
             body["metadata"] = dict(metadata)
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/sessions"
         return await self._client._request(
-            "POST", path, json=body, timeout=timeout, parse=response_parser(CheckoutSessionCreated)
+            "POST",
+            path,
+            json=body,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_created,
         )
 
     async def get(
@@ -69,9 +89,20 @@ class CheckoutSessions(Resource):
         session_id: str,
         *,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> CheckoutSession:
         """``GET /sessions/:id``: status of a session of this developer account."""
         path = f"/sessions/{path_id('session_id', session_id)}"
         return await self._client._request(
-            "GET", path, timeout=timeout, parse=response_parser(CheckoutSession, key="session")
+            "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_session
         )
+
+
+class CheckoutSessionsWithRawResponse:
+    """``client.checkout_sessions.with_raw_response``: each call answers an APIResponse."""
+
+    __slots__ = ("create", "get")
+
+    def __init__(self, sessions: CheckoutSessions) -> None:
+        self.create = raw_method(sessions.create)
+        self.get = raw_method(sessions.get)

@@ -10,37 +10,63 @@ delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias, cast
 
+from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._serialization import response_parser, structure, unwrap_envelopes
-from dhmad_async.models import WebhookEndpoint, WebhookEndpointList, WebhookEndpointResult
-from dhmad_async.resources._base import Resource, Violations, path_id
+from dhmad_async.models import (
+    SubscribableEventName,
+    Unknown,
+    WebhookEndpoint,
+    WebhookEndpointList,
+    WebhookEndpointResult,
+    WebhookEventType,
+)
+from dhmad_async.resources._base import ExtraHeaders, Resource, Violations, path_id, raw_method
 
-__all__ = ["WebhookEndpoints"]
+__all__ = ["EventArg", "WebhookEndpoints", "WebhookEndpointsWithRawResponse"]
 
 # An update must never become another verb: a DELETE here deleted the webhook.
 _UPDATE_METHODS: Final = frozenset({"PUT", "PATCH"})
+_KNOWN_EVENTS: Final = tuple(WebhookEventType)
+
+#: One entry of ``events=``: a subscribable event name, a :class:`WebhookEventType`
+#: member (the proof events included), or ``Unknown("…")`` for an event this SDK
+#: version does not know.
+EventArg: TypeAlias = SubscribableEventName | WebhookEventType | Unknown
 
 
-def _check(v: Violations, url: object, events: Sequence[str] | None) -> None:
+def _check(v: Violations, url: object, events: Sequence[EventArg] | None) -> None:
     if url is not None and (
         not isinstance(url, str) or not url.startswith(("https://", "http://"))
     ):
         v.add("url", "must be an absolute URL (HTTPS in production)")
-    if events is not None and (
-        isinstance(events, str) or not all(isinstance(e, str) and e for e in events)
-    ):
+    if events is None:
+        return
+    if isinstance(events, str) or not all(isinstance(e, str) and e for e in events):
         v.add("events", "must be a list of event names such as 'escrow.status.updated'")
+        return
+    for event in events:
+        v.choice("events", event, _KNOWN_EVENTS)
 
 
 _parse_webhook = response_parser(WebhookEndpoint, key="webhook")
+_parse_result = response_parser(WebhookEndpointResult)
 
 
-def _parse_webhook_list(data: object) -> WebhookEndpointList:
+def _parse_created(data: object) -> WebhookEndpoint:
+    return _parse_result(data).webhook
+
+
+def _discard(data: object) -> None:
+    """The delete answer carries only a message."""
+
+
+def _parse_webhook_list(data: object) -> list[WebhookEndpoint]:
     data = unwrap_envelopes(data, WebhookEndpointList)
     if isinstance(data, list):  # the shape is undocumented; accept a bare array too
         data = {"webhooks": data}
-    return structure(data, WebhookEndpointList)
+    return list(structure(data, WebhookEndpointList).webhooks)
 
 
 class WebhookEndpoints(Resource):
@@ -48,7 +74,19 @@ class WebhookEndpoints(Resource):
 
     __slots__ = ()
 
-    async def create(self, url: str, *, events: Sequence[str] | None = None) -> WebhookEndpoint:
+    @property
+    def with_raw_response(self) -> WebhookEndpointsWithRawResponse:
+        """The same calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
+        return WebhookEndpointsWithRawResponse(WebhookEndpoints(self._raw_client()))
+
+    async def create(
+        self,
+        url: str,
+        *,
+        events: Sequence[EventArg] | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> WebhookEndpoint:
         """
         Register ``url``; the returned endpoint carries the signing ``secret`` (shown once).
 
@@ -62,35 +100,57 @@ class WebhookEndpoints(Resource):
         body: dict[str, Any] = {"url": url}
         if events is not None:
             body["events"] = list(events)
-        created = await self._client._request(
+        return await self._client._request(
             "POST",
             "/developer/webhooks",
             json=body,
             base="root",
-            parse=response_parser(WebhookEndpointResult),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_created,
         )
-        return created.webhook
 
-    async def list(self) -> list[WebhookEndpoint]:
+    async def list(
+        self, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT, extra_headers: ExtraHeaders = None
+    ) -> list[WebhookEndpoint]:
         """All endpoints of the developer account (secrets are never listed)."""
-        found = await self._client._request(
-            "GET", "/developer/webhooks", base="root", parse=_parse_webhook_list
+        return await self._client._request(
+            "GET",
+            "/developer/webhooks",
+            base="root",
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_webhook_list,
         )
-        return list(found.webhooks)
 
-    async def get(self, webhook_id: str) -> WebhookEndpoint:
+    async def get(
+        self,
+        webhook_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> WebhookEndpoint:
         """One endpoint by id."""
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
-        return await self._client._request("GET", path, base="root", parse=_parse_webhook)
+        return await self._client._request(
+            "GET",
+            path,
+            base="root",
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_webhook,
+        )
 
     async def update(
         self,
         webhook_id: str,
         *,
         url: str | None = None,
-        events: Sequence[str] | None = None,
+        events: Sequence[EventArg] | None = None,
         is_active: bool | None = None,
         method: Literal["PUT", "PATCH"] = "PUT",
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> WebhookEndpoint:
         """
         Change the URL, the events or the active flag (at least one).
@@ -116,10 +176,22 @@ class WebhookEndpoints(Resource):
         v.raise_if_any()
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
         return await self._client._request(
-            str(verb), path, json=body, base="root", parse=_parse_webhook
+            str(verb),
+            path,
+            json=body,
+            base="root",
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_webhook,
         )
 
-    async def regenerate_secret(self, webhook_id: str) -> WebhookEndpoint:
+    async def regenerate_secret(
+        self,
+        webhook_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> WebhookEndpoint:
         """
         A new signing secret; the old one stops working at once.
 
@@ -127,9 +199,45 @@ class WebhookEndpoints(Resource):
         before calling this, then drop the old one.
         """
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}/regenerate-secret"
-        return await self._client._request("POST", path, base="root", parse=_parse_webhook)
+        return await self._client._request(
+            "POST",
+            path,
+            base="root",
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_webhook,
+        )
 
-    async def delete(self, webhook_id: str) -> None:
+    async def delete(
+        self,
+        webhook_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> None:
         """Delete an endpoint permanently."""
         path = f"/developer/webhooks/{path_id('webhook_id', webhook_id)}"
-        await self._client._request("DELETE", path, base="root")
+        answer: Any = await self._client._request(
+            "DELETE",
+            path,
+            base="root",
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_discard,
+        )
+        # None; the APIResponse on the raw-response view (its parse() gives the body).
+        return cast(None, answer)
+
+
+class WebhookEndpointsWithRawResponse:
+    """``developer.webhooks.with_raw_response``: each call answers an APIResponse."""
+
+    __slots__ = ("create", "delete", "get", "list", "regenerate_secret", "update")
+
+    def __init__(self, webhooks: WebhookEndpoints) -> None:
+        self.create = raw_method(webhooks.create)
+        self.list = raw_method(webhooks.list)
+        self.get = raw_method(webhooks.get)
+        self.update = raw_method(webhooks.update)
+        self.regenerate_secret = raw_method(webhooks.regenerate_secret)
+        self.delete = raw_method(webhooks.delete)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import attrs
 
@@ -19,31 +20,70 @@ from dhmad_async._serialization import response_parser
 from dhmad_async.models import (
     Contract,
     Currency,
+    CurrencyCode,
     Escrow,
     EscrowCreated,
     EscrowMode,
+    EscrowModeName,
     EscrowPage,
     EscrowResult,
+    EscrowStatus,
+    EscrowStatusName,
     FulfillmentPolicy,
+    PartyRole,
     Proof,
+    Unknown,
 )
 from dhmad_async.resources._base import (
+    ExtraHeaders,
     InvalidParamsError,
     Resource,
     Violations,
     path_id,
+    raw_first_page,
+    raw_method,
 )
 
 if TYPE_CHECKING:
-    from dhmad_async.batch import BatchRun
+    from dhmad_async._client import DhmadDeveloperClient
+    from dhmad_async.batch import BatchJournal, BatchOptions, BatchProgress, BatchRun
 
-__all__ = ["EscrowParams", "Escrows"]
+__all__ = [
+    "CurrencyArg",
+    "EscrowParams",
+    "Escrows",
+    "EscrowsWithRawResponse",
+    "ModeArg",
+    "RoleArg",
+    "StatusArg",
+]
 
 
 # The documented values (REFERENCE §2.3-2.4); the enums are the one list of them.
 MODES: Final = tuple(EscrowMode)
 CURRENCIES: Final = tuple(Currency)
+STATUSES: Final = tuple(EscrowStatus)
 ROLES: Final = ("seller", "buyer")
+
+#: ``mode=``: a documented mode, its :class:`EscrowMode` member, or ``Unknown("…")``.
+ModeArg: TypeAlias = EscrowModeName | EscrowMode | Unknown
+#: ``currency=``: a documented currency, its :class:`Currency` member, or ``Unknown("…")``.
+CurrencyArg: TypeAlias = CurrencyCode | Currency | Unknown
+#: ``status=`` of a list: a documented status, its :class:`EscrowStatus` member, or ``Unknown``.
+StatusArg: TypeAlias = EscrowStatusName | EscrowStatus | Unknown
+#: ``role=`` of a list: ``"seller"``, ``"buyer"`` or ``Unknown("…")``.
+RoleArg: TypeAlias = PartyRole | Unknown
+
+_parse_created = response_parser(EscrowCreated)
+_parse_result = response_parser(EscrowResult)
+_parse_page = response_parser(EscrowPage)
+_parse_escrow = response_parser(Escrow, key="escrow")
+_parse_contract = response_parser(Contract, key="contract")
+_parse_proof = response_parser(Proof, key="proof")
+
+#: What ``check_signature=`` takes: False (no check), True (with the client's
+#: ``developer_token``), or a developer client to ask.
+SignatureCheck: TypeAlias = "bool | DhmadDeveloperClient"
 # REFERENCE §2.3/§3.3: minimum ledger amounts in TND.
 _MIN_TND: Final = {"standard": Decimal(5), "quick": Decimal(5), "instant": Decimal("0.01")}
 _PROOF_POLICY_TYPE: Final = "purchase_proof_required"
@@ -82,8 +122,8 @@ class EscrowParams:
     title: str
     amount: Decimal | int | str
     buyer_email: str
-    mode: str = "standard"
-    currency: str = "TND"
+    mode: ModeArg = "standard"
+    currency: CurrencyArg = "TND"
     seller_email: str | None = None
     estimated_delivery_days: int | None = None
     contract_terms: str | None = None
@@ -118,12 +158,10 @@ class EscrowParams:
         """Raise :class:`InvalidParamsError` naming every broken rule; return if all hold."""
         v = Violations("escrow")
         mode = self.mode
-        if mode not in MODES:
-            v.add("mode", f"must be one of {', '.join(MODES)} (got {mode!r})")
+        v.choice("mode", mode, MODES)
         v.text("title", self.title, min_len=1, max_len=200)
         v.email("buyer_email", self.buyer_email)
-        if self.currency not in CURRENCIES:
-            v.add("currency", f"must be one of {', '.join(CURRENCIES)} (got {self.currency!r})")
+        v.choice("currency", self.currency, CURRENCIES)
         # The minimum applies to amountTnd after the FX lock; we can check it
         # only for TND escrows, the server checks the others.
         minimum = _MIN_TND.get(mode) if self.currency == "TND" else None
@@ -236,14 +274,19 @@ class Escrows(Resource):
 
     __slots__ = ()
 
+    @property
+    def with_raw_response(self) -> EscrowsWithRawResponse:
+        """The same calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
+        return EscrowsWithRawResponse(Escrows(self._raw_client()))
+
     async def create(
         self,
         *,
         title: str,
         amount: Decimal | int | str,
         buyer_email: str,
-        mode: Literal["standard", "quick", "instant"] | str = "standard",
-        currency: str = "TND",
+        mode: ModeArg = "standard",
+        currency: CurrencyArg = "TND",
         seller_email: str | None = None,
         estimated_delivery_days: int | None = None,
         contract_terms: str | None = None,
@@ -252,7 +295,9 @@ class Escrows(Resource):
         fulfillment_policy: FulfillmentPolicy | Mapping[str, Any] | None = None,
         description: str | None = None,
         validate: bool = True,
+        check_signature: SignatureCheck = False,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowCreated:
         """
         ``POST /escrows``: create an escrow (REFERENCE §2.3).
@@ -264,6 +309,14 @@ class Escrows(Resource):
         its error has ``may_have_succeeded = True``. ``auto_sign`` is sent only
         when True, and ``description`` only when given (the create page does
         not say whether the server accepts it; the update page does).
+
+        ``check_signature`` (with ``auto_sign=True``): ask first whether the
+        developer account has a signature configured, since without one the
+        server refuses the escrow. ``True`` asks with the client's
+        ``developer_token`` (``DhmadClient(developer_token=...)``), or pass a
+        :class:`~dhmad_async.DhmadDeveloperClient`. No signature raises
+        :class:`InvalidParamsError` on ``auto_sign`` and the escrow is not sent.
+        The check costs one ``GET`` from the same rate budget.
         """
         params = EscrowParams(
             title=title,
@@ -279,45 +332,104 @@ class Escrows(Resource):
             fulfillment_policy=fulfillment_policy,
             description=description,
         )
-        return await self.create_from(params, validate=validate, timeout=timeout)
+        return await self.create_from(
+            params,
+            validate=validate,
+            check_signature=check_signature,
+            timeout=timeout,
+            extra_headers=extra_headers,
+        )
 
     async def create_from(
         self,
         params: EscrowParams,
         *,
         validate: bool = True,
+        check_signature: SignatureCheck = False,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowCreated:
-        """``POST /escrows`` from an :class:`EscrowParams`."""
+        """``POST /escrows`` from an :class:`EscrowParams` (options as :meth:`create`)."""
         if validate:
             params.validate()
+        if check_signature is not False and params.auto_sign is True:
+            await self._require_signature(check_signature, timeout)
         return await self._client._request(
             "POST",
             "/escrows",
             json=params.to_wire(),
             timeout=timeout,
-            parse=response_parser(EscrowCreated),
+            extra_headers=extra_headers,
+            parse=_parse_created,
         )
+
+    async def _require_signature(self, check: SignatureCheck, timeout: TimeoutArg) -> None:
+        """Raise unless the developer account has a signature for ``auto_sign``."""
+        from dhmad_async._client import DhmadDeveloperClient
+
+        if check is True:
+            status = await self._client._signature_status(timeout=timeout)
+        elif isinstance(check, DhmadDeveloperClient):
+            status = await check.signature.get(timeout=timeout)
+        else:
+            raise InvalidParamsError(
+                "escrow", {"check_signature": "must be True, False or a DhmadDeveloperClient"}
+            )
+        if not status.has_signature:
+            raise InvalidParamsError(
+                "escrow",
+                {
+                    "auto_sign": "needs a signature configured for the developer account, and"
+                    " none is: upload one with DhmadDeveloperClient.signature.set(...) or in"
+                    " the dashboard (the escrow was not sent)"
+                },
+            )
 
     def create_many(
         self,
         items: Iterable[object],
         *,
-        journal: Any = None,
+        journal: BatchJournal | str | Path | None = None,
         concurrency: int = 8,
-        on_progress: Callable[[Any], object] | None = None,
-        **options: Any,
+        on_progress: Callable[[BatchProgress], object] | None = None,
+        options: BatchOptions | None = None,
+        max_sends: int | None = None,
+        settle: float | None = None,
+        clock_skew: float | None = None,
+        page_size: int | None = None,
+        max_scan_pages: int | None = None,
+        if_not_found: Literal["resend_if_proven", "resend", "review"] | None = None,
+        associated_email: str | None = None,
+        max_pause: float | None = None,
+        durable: bool | None = None,
+        claim_poll: float | None = None,
     ) -> BatchRun:
         """
         Create many escrows, journalled and resumable (see ``dhmad_async.batch``).
 
         ``await`` the result for a ``BatchReport`` (one outcome per item, in
-        input order) or ``async for`` it for outcomes as they finish.
-        ``options`` are :class:`~dhmad_async.batch.BatchOptions` fields.
+        input order) or ``async for`` it for outcomes as they finish. The
+        tuning fields are those of :class:`~dhmad_async.batch.BatchOptions`:
+        pass ``options=`` or name fields here (a field named here wins).
         """
         from dhmad_async.batch._protocols import EscrowsBinding
         from dhmad_async.batch._runner import BatchOptions, create_many
 
+        given: dict[str, Any] = {
+            "max_sends": max_sends,
+            "settle": settle,
+            "clock_skew": clock_skew,
+            "page_size": page_size,
+            "max_scan_pages": max_scan_pages,
+            "if_not_found": if_not_found,
+            "associated_email": associated_email,
+            "max_pause": max_pause,
+            "durable": durable,
+            "claim_poll": claim_poll,
+        }
+        chosen = attrs.evolve(
+            options or BatchOptions(), **{k: v for k, v in given.items() if v is not None}
+        )
         client = self._client
         return create_many(
             EscrowsBinding(self, client.clock, client.max_connections),
@@ -325,51 +437,86 @@ class Escrows(Resource):
             journal=journal,
             concurrency=concurrency,
             on_progress=on_progress,
-            options=BatchOptions(**options),
+            options=chosen,
         )
 
     def list(
         self,
         *,
-        status: str | None = None,
-        role: Literal["seller", "buyer"] | None = None,
+        status: StatusArg | None = None,
+        role: RoleArg | None = None,
         limit: int = 20,
         page: int = 1,
+        until_stable: bool = False,
+        max_passes: int = 3,
+        drift_warnings: bool = True,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> AsyncPager[Escrow, EscrowPage]:
         """
-        ``GET /escrows``, newest first: ``async for escrow in …`` or ``.pages()``.
+        ``GET /escrows``, newest first: ``async for escrow in …``, ``.pages()``, or ``await``.
 
-        Every filter is sent with every page; iteration stops after the last page.
+        ``await client.escrows.list(...)`` answers the first page (an
+        :class:`~dhmad_async.models.EscrowPage`); iterating fetches each page
+        in turn, with every filter sent on every page, and stops after the last.
+
+        The list is numbered by page, so escrows created or removed while it is
+        read shift the pages: iteration skips an escrow it already yielded
+        (counted in ``pager.duplicates``) and notes a ``total`` that changed
+        (``pager.total_changes``), with a :class:`~dhmad_async.PaginationDriftWarning`
+        unless ``drift_warnings=False``. ``until_stable=True`` then reads again
+        from page 1, yielding only escrows not yet seen, until one whole pass
+        sees no drift: every escrow that existed throughout that pass has been
+        yielded exactly once. A quiet list costs one pass (``pages`` requests);
+        each pass with drift costs one more, and after ``max_passes`` passes
+        :class:`~dhmad_async.PaginationError` is raised.
         """
         v = Violations("list parameters")
         v.whole("limit", limit, minimum=1, maximum=100)
         v.whole("page", page, minimum=1)
-        if role is not None and role not in ROLES:
-            v.add("role", f"must be 'seller' or 'buyer' (got {role!r})")
-        if status is not None and not (isinstance(status, str) and status):
-            v.add("status", "must be a status string such as 'pending'")
+        v.whole("max_passes", max_passes, minimum=1)
+        if role is not None:
+            v.choice("role", role, ROLES)
+        if status is not None:
+            v.choice("status", status, STATUSES)
+        if until_stable and page != 1:
+            v.add("page", "must be 1 with until_stable=True (each pass reads from page 1)")
         v.raise_if_any()
 
         async def fetch(number: int) -> EscrowPage:
             params = {"status": status, "role": role, "page": number, "limit": limit}
             return await self._client._request(
-                "GET", "/escrows", params=params, parse=response_parser(EscrowPage)
+                "GET",
+                "/escrows",
+                params=params,
+                timeout=timeout,
+                extra_headers=extra_headers,
+                parse=_parse_page,
             )
 
         return AsyncPager(
             fetch,
-            items=lambda result: result.escrows,
-            pagination=lambda result: result.pagination,
-            item_key=lambda escrow: escrow.id,
+            items=_page_escrows,
+            pagination=_page_info,
+            item_key=_escrow_id,
             first_page=page,
             page_size=limit,
+            until_stable=until_stable,
+            max_passes=max_passes,
+            drift_warnings=drift_warnings,
         )
 
-    async def get(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Escrow:
+    async def get(
+        self,
+        escrow_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> Escrow:
         """``GET /escrows/:id`` (REFERENCE §2.5)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
         return await self._client._request(
-            "GET", path, timeout=timeout, parse=response_parser(Escrow, key="escrow")
+            "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_escrow
         )
 
     async def update(
@@ -382,6 +529,7 @@ class Escrows(Resource):
         description: str | None = None,
         estimated_delivery_days: int | None = None,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """
         ``PUT /escrows/:id``: edit a pending escrow; at least one field (REFERENCE §2.6).
@@ -429,11 +577,20 @@ class Escrows(Resource):
         v.raise_if_any()
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
         return await self._client._request(
-            "PUT", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+            "PUT",
+            path,
+            json=body,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_result,
         )
 
     async def deliver(
-        self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+        self,
+        escrow_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """
         ``POST /escrows/:id/deliver``: the seller marks a paid escrow delivered (§2.7).
@@ -441,7 +598,7 @@ class Escrows(Resource):
         Instant escrows complete at once. A quick escrow with proof answers
         409 (``ConflictError``, code ``PROOF_NOT_ACCEPTED``) until proof is accepted.
         """
-        return await self._transition(escrow_id, "deliver", None, timeout)
+        return await self._transition(escrow_id, "deliver", None, timeout, extra_headers)
 
     async def reject_delivery(
         self,
@@ -449,39 +606,110 @@ class Escrows(Resource):
         *,
         reason: str | None = None,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """``POST /escrows/:id/reject-delivery``: the buyer sends it back to ``paid`` (§2.8)."""
         if reason is not None and not isinstance(reason, str):
             raise InvalidParamsError("reject delivery", {"reason": "must be a string"})
         body = {"reason": reason} if reason is not None else {}
-        return await self._transition(escrow_id, "reject-delivery", body, timeout)
+        return await self._transition(escrow_id, "reject-delivery", body, timeout, extra_headers)
 
     async def cancel(
-        self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+        self,
+        escrow_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """``POST /escrows/:id/cancel``: cancel a pending escrow (§2.9)."""
-        return await self._transition(escrow_id, "cancel", None, timeout)
+        return await self._transition(escrow_id, "cancel", None, timeout, extra_headers)
 
     async def _transition(
-        self, escrow_id: str, action: str, body: dict[str, Any] | None, timeout: TimeoutArg
+        self,
+        escrow_id: str,
+        action: str,
+        body: dict[str, Any] | None,
+        timeout: TimeoutArg,
+        extra_headers: ExtraHeaders,
     ) -> EscrowResult:
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/{action}"
         return await self._client._request(
-            "POST", path, json=body, timeout=timeout, parse=response_parser(EscrowResult)
+            "POST",
+            path,
+            json=body,
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_result,
         )
 
     async def contract(
-        self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+        self,
+        escrow_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> Contract:
         """``GET /escrows/:id/contract``: standard escrows only; others answer 404 (§2.10)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/contract"
         return await self._client._request(
-            "GET", path, timeout=timeout, parse=response_parser(Contract, key="contract")
+            "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_contract
         )
 
-    async def proof(self, escrow_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT) -> Proof:
+    async def proof(
+        self,
+        escrow_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> Proof:
         """``GET /escrows/:id/proof``: proof status of a quick escrow with proof (§2.11)."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/proof"
         return await self._client._request(
-            "GET", path, timeout=timeout, parse=response_parser(Proof, key="proof")
+            "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_proof
         )
+
+
+def _page_escrows(page: EscrowPage) -> list[Escrow]:
+    return page.escrows
+
+
+def _page_info(page: EscrowPage) -> Any:
+    return page.pagination
+
+
+def _escrow_id(escrow: Escrow) -> str:
+    return escrow.id
+
+
+class EscrowsWithRawResponse:
+    """
+    ``client.escrows.with_raw_response``: each call answers an APIResponse.
+
+    ``list(...)`` answers its first page (``await``-ing the pager); read later
+    pages with ``page=``. ``create_many`` has no raw form (it is many calls).
+    """
+
+    __slots__ = (
+        "cancel",
+        "contract",
+        "create",
+        "create_from",
+        "deliver",
+        "get",
+        "list",
+        "proof",
+        "reject_delivery",
+        "update",
+    )
+
+    def __init__(self, escrows: Escrows) -> None:
+        self.create = raw_method(escrows.create)
+        self.create_from = raw_method(escrows.create_from)
+        self.list = raw_first_page(escrows.list)
+        self.get = raw_method(escrows.get)
+        self.update = raw_method(escrows.update)
+        self.deliver = raw_method(escrows.deliver)
+        self.reject_delivery = raw_method(escrows.reject_delivery)
+        self.cancel = raw_method(escrows.cancel)
+        self.contract = raw_method(escrows.contract)
+        self.proof = raw_method(escrows.proof)

@@ -7,16 +7,28 @@ from collections.abc import Mapping
 from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._serialization import response_parser
 from dhmad_async.models import IdentityVerification, IdentityVerificationList
-from dhmad_async.resources._base import Resource, Violations, path_id
+from dhmad_async.resources._base import ExtraHeaders, Resource, Violations, path_id, raw_method
 from dhmad_async.resources.checkout_sessions import check_redirect_url
 
-__all__ = ["IdentityVerifications"]
+__all__ = ["IdentityVerifications", "IdentityVerificationsWithRawResponse"]
+
+_parse_verification = response_parser(IdentityVerification)
+_parse_list = response_parser(IdentityVerificationList)
+
+
+def _parse_verifications(data: object) -> list[IdentityVerification]:
+    return list(_parse_list(data).verifications)
 
 
 class IdentityVerifications(Resource):
     """Start a KYC for a future user's e-mail, and follow it; no association needed."""
 
     __slots__ = ()
+
+    @property
+    def with_raw_response(self) -> IdentityVerificationsWithRawResponse:
+        """The same calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
+        return IdentityVerificationsWithRawResponse(IdentityVerifications(self._raw_client()))
 
     async def create(
         self,
@@ -26,6 +38,7 @@ class IdentityVerifications(Resource):
         redirect_url: str | None = None,
         metadata: Mapping[str, str] | None = None,
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> IdentityVerification:
         """
         ``POST /identity-verifications``. Re-posting while one is pending returns it (200).
@@ -59,30 +72,50 @@ class IdentityVerifications(Resource):
             "/identity-verifications",
             json=body,
             timeout=timeout,
-            parse=response_parser(IdentityVerification),
+            extra_headers=extra_headers,
+            parse=_parse_verification,
         )
 
     async def get(
-        self, verification_id: str, *, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+        self,
+        verification_id: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> IdentityVerification:
         """``GET /identity-verifications/:id``."""
         path = f"/identity-verifications/{path_id('verification_id', verification_id)}"
         return await self._client._request(
-            "GET", path, timeout=timeout, parse=response_parser(IdentityVerification)
+            "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_verification
         )
 
     async def list(
-        self, *, email: str, timeout: TimeoutArg = USE_CLIENT_DEFAULT
+        self,
+        *,
+        email: str,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> list[IdentityVerification]:
         """``GET /identity-verifications?email=``: newest first, at most 20, not paginated."""
         v = Violations("identity verification list")
         v.email("email", email)
         v.raise_if_any()
-        found = await self._client._request(
+        return await self._client._request(
             "GET",
             "/identity-verifications",
             params={"email": email.strip().lower()},
             timeout=timeout,
-            parse=response_parser(IdentityVerificationList),
+            extra_headers=extra_headers,
+            parse=_parse_verifications,
         )
-        return list(found.verifications)
+
+
+class IdentityVerificationsWithRawResponse:
+    """``client.identity_verifications.with_raw_response``: each call answers an APIResponse."""
+
+    __slots__ = ("create", "get", "list")
+
+    def __init__(self, verifications: IdentityVerifications) -> None:
+        self.create = raw_method(verifications.create)
+        self.get = raw_method(verifications.get)
+        self.list = raw_method(verifications.list)

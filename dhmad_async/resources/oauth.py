@@ -16,13 +16,29 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import attrs
 
+from dhmad_async._config import USE_CLIENT_DEFAULT, TimeoutArg
 from dhmad_async._errors import AuthenticationError
 from dhmad_async._sansio import root_url
 from dhmad_async._serialization import response_parser
 from dhmad_async.models import OAuthToken, UserInfo
-from dhmad_async.resources._base import InvalidParamsError, Resource, Violations
+from dhmad_async.resources._base import (
+    ExtraHeaders,
+    InvalidParamsError,
+    Resource,
+    Violations,
+    raw_method,
+)
 
-__all__ = ["AuthorizationRequest", "OAuth", "code_challenge_s256", "generate_code_verifier"]
+__all__ = [
+    "AuthorizationRequest",
+    "OAuth",
+    "OAuthWithRawResponse",
+    "code_challenge_s256",
+    "generate_code_verifier",
+]
+
+_parse_token = response_parser(OAuthToken)
+_parse_userinfo = response_parser(UserInfo)
 
 DEFAULT_SCOPE = "openid profile email"
 
@@ -58,6 +74,11 @@ class OAuth(Resource):
     """Build the authorize URL, read the callback, exchange the code, read userinfo."""
 
     __slots__ = ()
+
+    @property
+    def with_raw_response(self) -> OAuthWithRawResponse:
+        """The HTTP calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
+        return OAuthWithRawResponse(OAuth(self._raw_client()))
 
     def authorization_url(
         self,
@@ -146,6 +167,8 @@ class OAuth(Resource):
         client_secret: str,
         redirect_uri: str,
         code_verifier: str | None = None,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
     ) -> OAuthToken:
         """``POST /api/oauth/token``: trade a single-use code for tokens (server-side only)."""
         v = Violations("token request")
@@ -171,10 +194,18 @@ class OAuth(Resource):
             json=body,
             base="root",
             authenticate=False,
-            parse=response_parser(OAuthToken),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_token,
         )
 
-    async def userinfo(self, access_token: str) -> UserInfo:
+    async def userinfo(
+        self,
+        access_token: str,
+        *,
+        timeout: TimeoutArg = USE_CLIENT_DEFAULT,
+        extra_headers: ExtraHeaders = None,
+    ) -> UserInfo:
         """``GET /api/oauth/userinfo`` with the user's access token."""
         if not isinstance(access_token, str) or not access_token:
             raise InvalidParamsError("userinfo request", {"access_token": "is required"})
@@ -183,5 +214,17 @@ class OAuth(Resource):
             "/oauth/userinfo",
             base="root",
             bearer=access_token,
-            parse=response_parser(UserInfo),
+            timeout=timeout,
+            extra_headers=extra_headers,
+            parse=_parse_userinfo,
         )
+
+
+class OAuthWithRawResponse:
+    """``client.oauth.with_raw_response``: the HTTP calls, answering APIResponse objects."""
+
+    __slots__ = ("exchange_code", "userinfo")
+
+    def __init__(self, oauth: OAuth) -> None:
+        self.exchange_code = raw_method(oauth.exchange_code)
+        self.userinfo = raw_method(oauth.userinfo)

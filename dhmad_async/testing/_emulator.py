@@ -64,6 +64,11 @@ class Emulator:
     escrow the key created. ``time_scale`` makes emulated time run faster (60 → a
     rate-limit "minute" lasts one real second; 30-minute sessions expire after 30 real
     seconds). Several emulators can run in one process; they share nothing.
+
+    ``signature_configured`` says whether the primary developer account starts with a
+    contract signature. ``None`` takes the profile's choice: none in ``documented`` (a
+    new account has none, so ``autoSign: true`` is refused with a 400 until one is
+    uploaded with ``PUT /developer/signature``), one in ``generous``.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class Emulator:
             "http://localhost:3000/callback",
             "http://127.0.0.1/callback",
         ),
+        signature_configured: bool | None = None,
     ) -> None:
         self.fidelity: Fidelity = check_fidelity(fidelity)
         self.host, self.port = host, port
@@ -106,7 +112,9 @@ class Emulator:
         self.request_counts: Counter[str] = Counter()  # "METHOD /path" → count
         meta = self.store.t["meta"]
         if "primary" not in meta:  # fresh state (or a new state file)
-            dev = self.store.create_developer(user_email)
+            if signature_configured is None:
+                signature_configured = self.fidelity == "generous"
+            dev = self.store.create_developer(user_email, has_signature=signature_configured)
             info = self.store.create_api_key(dev, key=api_key)
             client = new_oauth_client(self.store, user_email, oauth_redirect_uris)
             meta["primary"] = {"key": info.key, "oauthClient": client["clientId"]}

@@ -217,6 +217,7 @@ async def dhmad_webhook_receiver(dhmad_emulator: Emulator) -> AsyncIterator[Webh
     from aiohttp import web
 
     from dhmad_async import DhmadDeveloperClient
+    from dhmad_async.models import WebhookEventType
     from dhmad_async.testing._routes_root import WEBHOOK_EVENTS
     from dhmad_async.webhooks import MemoryDedupStore, WebhookVerificationError, WebhookVerifier
     from dhmad_async.webhooks import WebhookFailureReason as Reason
@@ -246,11 +247,13 @@ async def dhmad_webhook_receiver(dhmad_emulator: Emulator) -> AsyncIterator[Webh
         async with DhmadDeveloperClient(
             dhmad_emulator.developer_token, base_url=dhmad_emulator.base_url
         ) as developer:
-            hook = await developer.webhooks.create(receiver.url, events=list(WEBHOOK_EVENTS))
+            events = [WebhookEventType(name) for name in WEBHOOK_EVENTS]
+            hook = await developer.webhooks.create(receiver.url, events=events)
         assert hook.secret is not None, "the emulator returns the secret on creation"
         receiver.webhook_id = hook.id
-        # The emulator stamps deliveries with its own (time-scaled) clock.
-        verifiers.append(WebhookVerifier(secrets=[hook.secret], clock=dhmad_emulator.clock.now))
+        # Delivery timestamps are wall-clock whatever the time scale (as a receiver's
+        # clock reads them); the emulator's source clock may be a FakeClock.
+        verifiers.append(WebhookVerifier(secrets=[hook.secret], clock=dhmad_emulator.clock.wall))
         yield receiver
     finally:
         await runner.cleanup()

@@ -7,6 +7,8 @@ Pure except the dedup stores (Redis), the receivers (HTTP) and ``fetch_current``
 
 from __future__ import annotations
 
+from typing import Any
+
 from dhmad_async._errors import WebhookFailureReason, WebhookVerificationError
 from dhmad_async.webhooks._dedup import (
     DEFAULT_TTL,
@@ -42,10 +44,11 @@ from dhmad_async.webhooks._events import (
 from dhmad_async.webhooks._jsonjs import js_stringify
 from dhmad_async.webhooks._receivers import (
     DEFAULT_HANDLER_TIMEOUT,
-    WebhookEndpoint,
     WebhookHandler,
+    WebhookReceiver,
     aiohttp_webhook_handler,
 )
+from dhmad_async.webhooks._receivers import deprecated_alias as _deprecated_alias
 from dhmad_async.webhooks._refetch import (
     CurrentState,
     StateReader,
@@ -96,10 +99,10 @@ __all__ = [
     "SignatureScheme",
     "StateReader",
     "VerificationInfo",
-    "WebhookEndpoint",
     "WebhookEvent",
     "WebhookFailureReason",
     "WebhookHandler",
+    "WebhookReceiver",
     "WebhookVerificationError",
     "WebhookVerifier",
     "aiohttp_webhook_handler",
@@ -112,3 +115,11 @@ __all__ = [
     "sign",
     "signed_headers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # WebhookEndpoint, the receiver's old name, still works and warns.
+    try:
+        return _deprecated_alias(name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

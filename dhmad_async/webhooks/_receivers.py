@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HANDLER_TIMEOUT",
-    "WebhookEndpoint",
     "WebhookHandler",
+    "WebhookReceiver",
     "aiohttp_webhook_handler",
 ]
 
@@ -60,11 +61,13 @@ _IN_PROGRESS = b'{"error":"event is being processed; retry later"}'
 _STORE_DOWN = b'{"error":"dedup store unavailable; retry later"}'
 
 
-class WebhookEndpoint:
+class WebhookReceiver:
     """The receiver logic, usable from any framework and as a pure ASGI app.
 
-    ``await endpoint.process(body, headers)`` returns ``(status, json body)``;
-    ``endpoint`` itself is an ASGI application (mount it in Starlette/FastAPI).
+    ``await receiver.process(body, headers)`` returns ``(status, json body)``;
+    ``receiver`` itself is an ASGI application (mount it in Starlette/FastAPI).
+    (Formerly ``WebhookEndpoint``; that name is a deprecated alias, and
+    ``dhmad_async.models.WebhookEndpoint`` is the API's webhook configuration.)
 
     - ``dedup``: the store that remembers handled events (share a
       :class:`RedisDedupStore` between workers); ``policy`` picks keys and ttls.
@@ -325,14 +328,14 @@ def aiohttp_webhook_handler(
     fast_ack: bool = False,
     max_body_bytes: int = 1024 * 1024,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """Return an ``aiohttp.web`` request handler (options as :class:`WebhookEndpoint`).
+    """Return an ``aiohttp.web`` request handler (options as :class:`WebhookReceiver`).
 
-    Its ``.endpoint`` attribute is the :class:`WebhookEndpoint`; call its
+    Its ``.endpoint`` attribute is the :class:`WebhookReceiver`; call its
     ``aclose()`` on shutdown.
     """
     from aiohttp import web
 
-    endpoint = WebhookEndpoint(
+    endpoint = WebhookReceiver(
         verifier,
         handler,
         dedup=dedup,
@@ -351,3 +354,27 @@ def aiohttp_webhook_handler(
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
     return handle
+
+
+_DEPRECATED = {"WebhookEndpoint": "WebhookReceiver"}
+
+
+def deprecated_alias(name: str) -> Any:
+    """The class a deprecated name stands for, with a DeprecationWarning; AttributeError if none."""
+    new = _DEPRECATED.get(name)
+    if new is None:
+        raise AttributeError(name)
+    warnings.warn(
+        f"dhmad_async.webhooks.{name} is deprecated: use {new} (the same class)."
+        f" dhmad_async.models.{name} is the API's webhook configuration, not a receiver.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return globals()[new]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        return deprecated_alias(name)
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -213,7 +213,7 @@ class WebhookVerifier:
 
         The claim is marked done at once (``policy`` picks the key and ttl): if
         your processing then fails, ``await dedup.forget(policy.key_for(event))``
-        so a redelivery is processed, or use :class:`WebhookEndpoint`, which does
+        so a redelivery is processed, or use :class:`WebhookReceiver`, which does
         that for you. A validly signed delivery older than the window whose
         event was already handled raises DUPLICATE rather than TIMESTAMP_TOO_OLD.
         """

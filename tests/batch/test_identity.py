@@ -115,7 +115,12 @@ def test_titles_are_normalised_the_same_way_for_grouping_and_matching() -> None:
     )
     assert first.match_key == second.match_key != other.match_key
     assert first.wire is not None and second.wire is not None
-    seen = Escrow(id="e1", title=" ORDER a", amount=first.params.amount if first.params else None)
+    seen = Escrow(
+        id="e1",
+        status="pending",
+        title=" ORDER a",
+        amount=first.params.amount if first.params else None,
+    )
     assert escrow_matches(first.wire, seen) and escrow_matches(second.wire, seen)
 
 

@@ -73,6 +73,7 @@ def test_matching_normalises_amounts_and_emails() -> None:
     assert prepared.wire is not None
     escrow = Escrow(
         id="e1",
+        status="pending",
         title="Order 0",
         amount=Decimal("25.5"),
         currency="TND",
@@ -81,5 +82,5 @@ def test_matching_normalises_amounts_and_emails() -> None:
         seller_email="seller@example.com",
     )
     assert escrow_matches(prepared.wire, escrow)
-    other = Escrow(id="e2", title="Order 0", amount=Decimal("26"))
+    other = Escrow(id="e2", status="pending", title="Order 0", amount=Decimal("26"))
     assert not escrow_matches(prepared.wire, other)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from browser_support import BUYER, SELLER, PageGuard, Shop, query, submit
 from playwright.async_api import Page, expect
 
@@ -103,6 +104,9 @@ async def test_standard_escrow_signed_paid_delivered_completed(
     assert len(shop.returns) == 4  # sign, sign, pay, complete
 
 
+# A new account has no contract signature (the documented profile's default): this
+# merchant configured one in the dashboard, so autoSign can sign for the seller.
+@pytest.mark.dhmad_emulator(signature_configured=True)
 async def test_standard_escrow_disputed_after_payment(
     dhmad_client: DhmadClient,
     dhmad_webhook_receiver: WebhookInbox,

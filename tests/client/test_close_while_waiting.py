@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 from aiohttp import web
-from client_fakes import RecordingTransport, response
+from client_fakes import RecordingTransport, response, sample
 
 from dhmad_async import (
     ClientClosedError,
@@ -175,7 +175,7 @@ async def test_a_user_cancellation_stays_a_cancellation() -> None:
     clock = FakeClock()
     client = DhmadClient(
         "sk_sandbox_" + "0" * 64,
-        transport=RecordingTransport(),
+        transport=RecordingTransport(response(200, sample("me"))),
         rate_limit=RateLimit(requests=1, per=60, burst=1),
         clock=clock,
     )

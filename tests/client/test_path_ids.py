@@ -154,7 +154,9 @@ async def echo_server() -> AsyncIterator[tuple[str, list[str]]]:
 
     async def handler(request: web.Request) -> web.Response:
         seen.append(request.raw_path)
-        return web.json_response({"escrow": {"id": "x"}, "session": {"id": "x"}})
+        return web.json_response(
+            {"message": "ok", "escrow": {"id": "x", "status": "delivered"}, "session": {"id": "x"}}
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -204,7 +206,7 @@ def test_any_text_is_refused_or_stays_in_one_segment(text: str) -> None:
 async def test_sent_url_is_the_built_url() -> None:
     """The transport sends the quoted id byte for byte (aiohttp would decode ``%3B`` to ``;``)."""
     client, _, api, _ = _clients()
-    api.default = response(200, {"escrow": {"id": "x"}})
+    api.default = response(200, {"escrow": {"id": "x", "status": "paid"}})
     await client.escrows.get("a;b")
     assert api.last.url.endswith("/escrows/a%3Bb")
     assert str(wire_url(api.last.url)).endswith("/escrows/a%3Bb")

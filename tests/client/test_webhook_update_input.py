@@ -7,7 +7,15 @@ from client_fakes import InstantClock, RecordingTransport, response
 
 from dhmad_async import DhmadDeveloperClient, InvalidParamsError, RateLimit
 
-WEBHOOK = {"webhook": {"id": "507f1f77bcf86cd799439011", "url": "https://x.example/h"}}
+WEBHOOK = {
+    "webhook": {
+        "id": "507f1f77bcf86cd799439011",
+        "url": "https://x.example/h",
+        "events": ["escrow.status.updated"],
+        "isActive": True,
+        "createdAt": "2024-01-15T10:00:00Z",
+    }
+}
 
 
 def _developer() -> tuple[DhmadDeveloperClient, RecordingTransport]:

@@ -7,11 +7,12 @@ A change that breaks how users are expected to call the SDK fails type checking 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import assert_type
+from typing import Any, assert_type
 
 import aiohttp
 
 from dhmad_async import (
+    APIResponse,
     APIStatusError,
     AsyncPager,
     DhmadClient,
@@ -22,20 +23,25 @@ from dhmad_async import (
     RateLimitError,
     RetryPolicy,
     Timeout,
+    Unknown,
 )
+from dhmad_async.batch import BatchOptions
 from dhmad_async.models import (
     Balance,
     CheckoutSession,
     CheckoutSessionCreated,
     Contract,
+    Currency,
     Escrow,
     EscrowCreated,
     EscrowPage,
     EscrowResult,
+    EscrowStatus,
     IdentityVerification,
     Me,
     OAuthToken,
     Proof,
+    SignatureStatus,
     UserInfo,
     WebhookEndpoint,
 )
@@ -136,3 +142,39 @@ def retry_statuses_accept_any_int_collection() -> None:
     """A set or frozenset of statuses type-checks (the converter is typed)."""
     RetryPolicy(retry_statuses={500, 502, 503})
     RetryPolicy(retry_statuses=frozenset({503}))
+
+
+async def options_raw_and_signature(client: DhmadClient, developer: DhmadDeveloperClient) -> None:
+    """with_options(), with_raw_response, awaitable lists, signatures, Unknown, to_dict."""
+    patient = client.with_options(timeout=120, max_retries=0, extra_headers={"X-Trace": "1"})
+    assert_type(patient, DhmadClient)
+    slow = client.with_options(rate_limit=RateLimit(requests=10, per=60), retry=RetryPolicy())
+    assert_type(await slow.escrows.get("id", timeout=5, extra_headers={"X-A": "b"}), Escrow)
+    raw = await client.escrows.with_raw_response.get("id")
+    assert_type(raw, APIResponse[Escrow])
+    assert_type(raw.status, int)
+    assert_type(raw.request_id, str | None)
+    assert_type(raw.retries_taken, int)
+    assert_type(raw.elapsed, float)
+    assert_type(raw.content, bytes)
+    assert_type(raw.parse(), Escrow)
+    assert_type(await client.escrows.with_raw_response.list(limit=5), APIResponse[EscrowPage])
+    assert_type(await client.account.with_raw_response.me(), APIResponse[Me])
+    assert_type(await developer.webhooks.with_raw_response.delete("id"), APIResponse[None])
+    assert_type(await client.escrows.list(status="paid"), EscrowPage)
+    assert_type(await developer.signature.get(), SignatureStatus)
+    assert_type(await developer.signature.set(b"\x89PNG..."), SignatureStatus)
+    created = await client.escrows.create(
+        title="x",
+        amount=1,
+        buyer_email="b@example.com",
+        mode=Unknown("escrow_plus"),
+        currency=Currency.EUR,
+        auto_sign=True,
+        check_signature=developer,
+    )
+    assert_type(created.escrow.status, EscrowStatus | str)
+    assert_type(created.to_dict(), dict[str, Any])
+    assert_type(created._request_id, str | None)
+    DhmadClient("sk_live_...", developer_token="devtok")
+    client.escrows.create_many([], options=BatchOptions(settle=1.0), max_sends=2)

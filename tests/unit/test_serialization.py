@@ -12,6 +12,7 @@ import cattrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_models import load as sample
 
 from dhmad_async import ResponseValidationError
 from dhmad_async._serialization import _CONVERTER, make_converter, structure, unstructure
@@ -40,8 +41,8 @@ class _Snake:
 
 
 def escrow_with(**fields: Any) -> Escrow:
-    """Structure an escrow body holding ``fields`` plus an id."""
-    return structure({"id": "e1", **fields}, Escrow)
+    """Structure an escrow body holding ``fields`` plus the required id and status."""
+    return structure({"id": "e1", "status": "pending", **fields}, Escrow)
 
 
 # --- converter --------------------------------------------------------------------------
@@ -77,21 +78,23 @@ def test_snake_case_models_and_explicit_wire_names() -> None:
         some_field=1, renamed="x"
     )
     assert unstructure(_Snake(some_field=1, renamed="x")) == {"some_field": 1, "otherName": "x"}
-    verification = structure({"id": "v", "kyc_status": "approved"}, IdentityVerification)
+    verification = structure(
+        {**sample("identity_get"), "kyc_status": "approved"}, IdentityVerification
+    )
     assert verification.kyc_status == "approved"
 
 
 @pytest.mark.parametrize("key", ["id", "_id"])
 def test_id_or_mongo_id(key: str) -> None:
     """Both ``id`` and ``_id`` fill the ``id`` attribute, on top-level and nested models."""
-    escrow = structure({key: "e1", "buyer": {key: "u1"}}, Escrow)
+    escrow = structure({key: "e1", "status": "paid", "buyer": {key: "u1"}}, Escrow)
     assert escrow.id == "e1"
     assert escrow.buyer == UserRef(id="u1")
 
 
 def test_id_wins_over_mongo_id() -> None:
     """When both keys are present, ``id`` is used."""
-    assert structure({"id": "a", "_id": "b"}, Escrow).id == "a"
+    assert structure({"id": "a", "_id": "b", "status": "paid"}, Escrow).id == "a"
 
 
 def test_unknown_fields_are_ignored() -> None:
@@ -100,11 +103,16 @@ def test_unknown_fields_are_ignored() -> None:
     assert escrow.status is EscrowStatus.PAID
 
 
-def test_missing_required_id_is_reported() -> None:
-    """A body without any id fails with a path to the field."""
+def test_missing_required_fields_are_reported_together() -> None:
+    """A body without id and status fails once, naming both, with the body attached."""
+    body = {"title": "t"}
     with pytest.raises(ResponseValidationError) as info:
-        structure({"title": "t"}, Escrow)
-    assert info.value.errors == ["required field missing @ $.id"]
+        structure(body, Escrow)
+    assert sorted(info.value.errors) == [
+        "required field missing @ $.id",
+        "required field missing @ $.status",
+    ]
+    assert info.value.body is body
 
 
 @pytest.mark.parametrize(
@@ -128,7 +136,7 @@ def test_party_rejects_other_shapes() -> None:
 
 def test_numeric_id_is_kept_as_string() -> None:
     """IDs are opaque strings, even if a number arrives."""
-    assert structure({"id": 42}, Escrow).id == "42"
+    assert structure({"id": 42, "status": "paid"}, Escrow).id == "42"
 
 
 # --- datetimes --------------------------------------------------------------------------
@@ -207,11 +215,12 @@ def test_unknown_enum_values_are_kept() -> None:
     assert not isinstance(escrow.status, EscrowStatus)
     assert escrow.mode == "escrow_plus"
     assert escrow.currency == "GBP"
-    session = structure({"sessionId": "s", "action": "new_action", "status": "x"}, CheckoutSession)
+    session_body = sample("session_get") | {"action": "new_action", "status": "x"}
+    session = structure(session_body, CheckoutSession)
     assert session.action == "new_action"
-    hook = structure(
-        {"webhook": {"id": "w", "events": ["escrow.new_event"]}}, WebhookEndpointResult
-    )
+    hook_body = sample("webhook_create")
+    hook_body["webhook"]["events"] = ["escrow.new_event"]
+    hook = structure(hook_body, WebhookEndpointResult)
     assert hook.webhook.events == ["escrow.new_event"]
 
 
@@ -226,7 +235,7 @@ def test_enum_rejects_non_strings() -> None:
 
 def test_errors_are_flattened_and_keep_the_body() -> None:
     """Every bad field is listed with its path; the body rides on the error, not in its text."""
-    body = {"id": "e", "amount": "lots", "createdAt": "never", "title": "secret-title"}
+    body = {"id": "e", "status": "paid", "amount": "lots", "createdAt": "never", "title": "secret"}
     with pytest.raises(ResponseValidationError) as info:
         structure(body, Escrow)
     error = info.value
@@ -235,7 +244,7 @@ def test_errors_are_flattened_and_keep_the_body() -> None:
         "invalid value for type, expected decimal.Decimal | None @ $.amount",
     ]
     assert error.body is body
-    assert "lots" not in str(error) and "secret-title" not in str(error)
+    assert "lots" not in str(error) and "secret" not in str(error)
     assert str(error).startswith("Response does not match Escrow:")
 
 
@@ -252,7 +261,10 @@ def test_error_message_is_bounded() -> None:
 def test_secret_bodies_are_not_attached() -> None:
     """Models holding secrets never put the raw body or a token in the error."""
     with pytest.raises(ResponseValidationError) as info:
-        structure({"access_token": "tok-123", "expires_in": "soon"}, OAuthToken)
+        structure(
+            {"access_token": "tok-123", "token_type": "Bearer", "expires_in": "soon", "scope": ""},
+            OAuthToken,
+        )
     assert info.value.body is None
     assert "tok-123" not in str(info.value)
 
@@ -273,7 +285,9 @@ def test_unstructure_uses_wire_format() -> None:
         amount_tnd=Decimal("500.10"),
         status=EscrowStatus.PAID,
         created_at=dt.datetime(2024, 1, 15, 11, tzinfo=dt.timezone(dt.timedelta(hours=1))),
-        delivery_rejections=[DeliveryRejection(reason="r")],
+        delivery_rejections=[
+            DeliveryRejection(rejected_at=UTC_10, reason="r", previous_delivered_at=UTC_10)
+        ],
         seller=UserRef(id="u"),
     )
     data = unstructure(escrow)
@@ -298,7 +312,7 @@ escrows = st.builds(
     title=st.none() | text,
     amount=st.none() | money,
     amount_tnd=st.none() | money,
-    status=st.none() | st.sampled_from(EscrowStatus) | text,
+    status=st.sampled_from(EscrowStatus) | text,
     mode=st.none() | st.sampled_from(EscrowMode) | text,
     seller=party,
     buyer=party,
@@ -307,7 +321,12 @@ escrows = st.builds(
     paid_at=st.none() | aware,
     created_via_third_party=st.none() | st.booleans(),
     delivery_rejections=st.lists(
-        st.builds(DeliveryRejection, rejected_at=st.none() | aware, reason=st.none() | text),
+        st.builds(
+            DeliveryRejection,
+            rejected_at=aware,
+            reason=st.none() | text,
+            previous_delivered_at=aware,
+        ),
         max_size=2,
     ),
     proof_info=st.none() | st.dictionaries(text, text, max_size=2),

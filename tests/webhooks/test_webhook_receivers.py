@@ -23,8 +23,8 @@ from webhook_support import SECRET, FakeClock, Recorder, delivery, serve_asgi
 from dhmad_async.webhooks import (
     DedupState,
     MemoryDedupStore,
-    WebhookEndpoint,
     WebhookEvent,
+    WebhookReceiver,
     WebhookVerifier,
     aiohttp_webhook_handler,
 )
@@ -167,7 +167,7 @@ async def test_fast_ack_handler_failure_releases_the_claim(
     """In fast-ack mode a failure cannot reach DHMAD, but a later duplicate copy is handled."""
     recorder = Recorder(fail=1)
     store = MemoryDedupStore()
-    endpoint = WebhookEndpoint(_verifier(), recorder, dedup=store, fast_ack=True)
+    endpoint = WebhookReceiver(_verifier(), recorder, dedup=store, fast_ack=True)
     body, headers = delivery()
     with caplog.at_level(logging.ERROR, logger="dhmad_async.webhooks"):
         assert (await endpoint.process(body, headers))[0] == 200
@@ -186,7 +186,7 @@ class _BrokenStore(MemoryDedupStore):
 async def test_dedup_store_failure_answers_503_without_running_the_handler() -> None:
     """Without a working store the receiver cannot tell a duplicate: it asks for a retry."""
     recorder = Recorder()
-    endpoint = WebhookEndpoint(_verifier(), recorder, dedup=_BrokenStore())
+    endpoint = WebhookReceiver(_verifier(), recorder, dedup=_BrokenStore())
     body, headers = delivery()
     assert (await endpoint.process(body, headers))[0] == 503
     assert recorder.events == []
@@ -196,7 +196,7 @@ async def test_handler_failure_is_logged_with_id_not_body(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A failing handler gets a 500 without details; the log names the event id, not the body."""
-    endpoint = WebhookEndpoint(_verifier(), Recorder(fail=1))
+    endpoint = WebhookReceiver(_verifier(), Recorder(fail=1))
     body, headers = delivery()
     with caplog.at_level(logging.ERROR, logger="dhmad_async.webhooks"):
         status, answer = await endpoint.process(body, headers)
@@ -205,7 +205,7 @@ async def test_handler_failure_is_logged_with_id_not_body(
     assert "esc_1" not in caplog.text  # body content never logged
 
 
-def _fastapi_app(endpoint: WebhookEndpoint) -> FastAPI:
+def _fastapi_app(endpoint: WebhookReceiver) -> FastAPI:
     """A FastAPI app using the endpoint both ways: mounted, and from a route."""
 
     @asynccontextmanager
@@ -228,7 +228,7 @@ def _fastapi_app(endpoint: WebhookEndpoint) -> FastAPI:
 async def test_fastapi_handler_that_fails_once_runs_again_on_redelivery(path: str) -> None:
     """Under uvicorn, mounted or called from a route: 500, then the retry is handled, then dup."""
     recorder = Recorder(fail=1)
-    endpoint = WebhookEndpoint(_verifier(), recorder, dedup=MemoryDedupStore())
+    endpoint = WebhookReceiver(_verifier(), recorder, dedup=MemoryDedupStore())
     body, headers = delivery()
     async with serve_asgi(_fastapi_app(endpoint)) as base, aiohttp.ClientSession() as session:
         url = base + path
@@ -246,7 +246,7 @@ async def test_starlette_app_mounts_the_endpoint_with_its_lifespan() -> None:
     from starlette.routing import Mount
 
     recorder = Recorder()
-    endpoint = WebhookEndpoint(_verifier(), recorder, dedup=MemoryDedupStore())
+    endpoint = WebhookReceiver(_verifier(), recorder, dedup=MemoryDedupStore())
     app = Starlette(routes=[Mount("/hooks", app=endpoint)])
     body, headers = delivery()
     async with serve_asgi(app) as base, aiohttp.ClientSession() as session:
@@ -280,7 +280,7 @@ class FakeASGIDriver:
     async def send(self, message: Mapping[str, Any]) -> None:
         self.sent.append(message)
 
-    async def run(self, app: WebhookEndpoint) -> tuple[int, bytes]:
+    async def run(self, app: WebhookReceiver) -> tuple[int, bytes]:
         await app(self.scope, self.receive, self.send)
         return self.sent[0]["status"], self.sent[1]["body"]
 
@@ -288,7 +288,7 @@ class FakeASGIDriver:
 async def test_asgi_app_valid_duplicate_and_invalid() -> None:
     """The ASGI app answers 200, 200 (duplicate, not re-run), 401 and 405 as it should."""
     recorder = Recorder()
-    endpoint = WebhookEndpoint(_verifier(), recorder, dedup=MemoryDedupStore())
+    endpoint = WebhookReceiver(_verifier(), recorder, dedup=MemoryDedupStore())
     body, headers = delivery()
     assert (await FakeASGIDriver(body, headers).run(endpoint))[0] == 200
     status, answer = await FakeASGIDriver(body, headers).run(endpoint)
@@ -308,7 +308,7 @@ async def test_asgi_lifespan_waits_for_fast_ack_handlers() -> None:
         await release.wait()
         done.append(event.dedup_key)
 
-    endpoint = WebhookEndpoint(_verifier(), slow, fast_ack=True)
+    endpoint = WebhookReceiver(_verifier(), slow, fast_ack=True)
     body, headers = delivery()
     assert (await endpoint.process(body, headers))[0] == 200
     assert endpoint.pending == 1
@@ -332,11 +332,11 @@ async def test_malformed_body_and_no_secret_statuses() -> None:
     """A signed non-object body gets 400; a receiver without secret gets 500."""
     from dhmad_async.webhooks import sign
 
-    endpoint = WebhookEndpoint(_verifier(), Recorder())
+    endpoint = WebhookReceiver(_verifier(), Recorder())
     _, headers = delivery()
     headers["X-Webhook-Signature"] = sign(b"[]", SECRET)
     assert (await endpoint.process(b"[]", headers))[0] == 400
-    unconfigured = WebhookEndpoint(WebhookVerifier([]), Recorder())
+    unconfigured = WebhookReceiver(WebhookVerifier([]), Recorder())
     assert (await unconfigured.process(b"{}", headers))[0] == 500
 
 
@@ -345,16 +345,16 @@ def test_dedup_ttls_shorter_than_window_and_bad_timeouts_are_refused() -> None:
     from dhmad_async.webhooks import DedupPolicy
 
     with pytest.raises(ValueError, match="ttl"):
-        WebhookEndpoint(_verifier(), Recorder(), dedup=MemoryDedupStore(ttl=10))
+        WebhookReceiver(_verifier(), Recorder(), dedup=MemoryDedupStore(ttl=10))
     with pytest.raises(ValueError, match="ambiguous_ttl"):
-        WebhookEndpoint(
+        WebhookReceiver(
             _verifier(),
             Recorder(),
             dedup=MemoryDedupStore(),
             policy=DedupPolicy(ambiguous_ttl=60),
         )
     with pytest.raises(ValueError, match="handler_timeout"):
-        WebhookEndpoint(_verifier(), Recorder(), handler_timeout=0)
+        WebhookReceiver(_verifier(), Recorder(), handler_timeout=0)
 
 
 async def test_fastapi_example_serves_both_routes(monkeypatch: pytest.MonkeyPatch) -> None:

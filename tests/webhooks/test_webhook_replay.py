@@ -21,7 +21,7 @@ from dhmad_async.webhooks import (
     STANDARD_WEBHOOKS_SCHEME,
     DedupPolicy,
     MemoryDedupStore,
-    WebhookEndpoint,
+    WebhookReceiver,
     WebhookVerifier,
     aiohttp_webhook_handler,
     format_timestamp,
@@ -33,11 +33,11 @@ WEEK = 7 * 86400
 
 def _endpoint(
     clock: FakeClock, *, policy: DedupPolicy | None = None, **verifier_options: Any
-) -> tuple[WebhookEndpoint, Recorder]:
+) -> tuple[WebhookReceiver, Recorder]:
     recorder = Recorder()
     verifier = WebhookVerifier([SECRET], clock=clock, **verifier_options)
     store = MemoryDedupStore(ttl=WEEK, clock=clock)
-    return WebhookEndpoint(verifier, recorder, dedup=store, policy=policy), recorder
+    return WebhookReceiver(verifier, recorder, dedup=store, policy=policy), recorder
 
 
 def _signed(payload: dict[str, Any], clock: FakeClock) -> tuple[bytes, dict[str, str]]:
@@ -200,7 +200,7 @@ async def test_signed_id_header_is_part_of_the_key_when_the_scheme_covers_it() -
     secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
     recorder = Recorder()
     verifier = WebhookVerifier([secret], clock=clock, scheme=STANDARD_WEBHOOKS_SCHEME)
-    endpoint = WebhookEndpoint(verifier, recorder, dedup=MemoryDedupStore(ttl=WEEK))
+    endpoint = WebhookReceiver(verifier, recorder, dedup=MemoryDedupStore(ttl=WEEK))
     body = b'{"type":"escrow.status.updated","data":{"escrow":{"id":"e1","status":"paid"}}}'
     timestamp = str(int(NOW))
     for event_id in ("msg_1", "msg_2", "msg_1"):

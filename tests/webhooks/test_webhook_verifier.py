@@ -326,14 +326,14 @@ async def test_old_forgery_of_a_handled_body_is_not_reported_duplicate() -> None
 
 
 async def test_receiver_acknowledges_a_late_retry_of_a_handled_event() -> None:
-    """Through WebhookEndpoint: 200 duplicate for a handled event, 401 for an unseen stale one."""
+    """Through WebhookReceiver: 200 duplicate for a handled event, 401 for an unseen stale one."""
     from webhook_support import Recorder
 
-    from dhmad_async.webhooks import WebhookEndpoint
+    from dhmad_async.webhooks import WebhookReceiver
 
     clock = FakeClock()
     recorder = Recorder()
-    endpoint = WebhookEndpoint(
+    endpoint = WebhookReceiver(
         _verifier(clock=clock), recorder, dedup=MemoryDedupStore(clock=clock)
     )
     body, headers = delivery()
