@@ -1,5 +1,5 @@
 """
-Webhook management with a developer token: ``/api/developer/webhooks`` (REFERENCE §2.17).
+Webhook management with a developer token: ``/api/developer/webhooks``.
 
 Only ``POST /api/developer/webhooks`` is documented (DOC). The list, get and
 delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
