@@ -146,7 +146,13 @@ class ProofType(enum.StrEnum):
 
 
 class WebhookEventType(enum.StrEnum):
-    """Webhook event names."""
+    """
+    Every webhook event name the SDK parses into a typed event.
+
+    Not all of them can be subscribed to: the purchase-proof events are missing
+    from the Webhooks API's list, which is
+    :data:`dhmad_async.resources.SUBSCRIBABLE_EVENTS`.
+    """
 
     ESCROW_STATUS_UPDATED = "escrow.status.updated"
     CONTRACT_SIGNED = "contract.signed"
