@@ -327,13 +327,19 @@ def test_cli_help_stands_alone() -> None:
 
 
 USER_DOCS = sorted(
-    [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "examples").glob("*.py")]
+    [
+        ROOT / "README.md",
+        ROOT / "CHANGELOG.md",
+        ROOT / "benchmarks" / "RESULTS.md",  # linked from the README
+        *(ROOT / "docs").glob("*.md"),
+        *(ROOT / "examples").glob("*.py"),
+    ]
 )
 
 
 @pytest.mark.parametrize("path", USER_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_user_docs_stand_alone(path: Path) -> None:
-    """The README, every page under docs/ and every example."""
+    """The README, the changelog, the benchmark results, every page under docs/, every example."""
     found = citations(path.read_text(encoding="utf-8"))
     assert found == [], "\n".join(found)
 
