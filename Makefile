@@ -20,9 +20,11 @@ lint: $(STAMP)
 
 # tests/typing/api.py must type-check; every line of tests/typing/typos.py must be a
 # type error: its `# type: ignore[code]` goes unused (an error) if a typo ever passes.
+# Every example is held to the same bar as the package: users copy them.
 typecheck: $(STAMP)
 	$(PY) -m mypy --strict dhmad_async
 	$(PY) -m mypy --strict --warn-unused-ignores tests/typing/
+	$(PY) -m mypy --strict --warn-unused-ignores examples/
 
 # The browser tests need Chromium: installed from the system packages when missing and we can.
 chromium:

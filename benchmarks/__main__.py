@@ -60,8 +60,8 @@ def _render_overhead(d: JsonDict, out: Path) -> list[str]:
     lines = [
         f"{d['requests_per_round']:,} sequential `GET /escrows/{{id}}` per round over keep-alive, "
         f"{d['rounds']} interleaved rounds of the clients; median of rounds. The server "
-        "(aiohttp.web, REFERENCE §2.5 example body) runs in its own process; the SDK's limiter "
-        "is disabled and its time includes parsing into the `Escrow` model.",
+        "(aiohttp.web, the documented get-escrow example body) runs in its own process; "
+        "the SDK's limiter is disabled and its time includes parsing into the `Escrow` model.",
         "",
         "| client | µs per request (median) | vs raw aiohttp | per round (µs) |",
         "|---|---:|---:|---|",

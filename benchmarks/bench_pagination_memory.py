@@ -51,7 +51,8 @@ async def _serve(n_escrows: int) -> None:
     emu = Emulator(rate_limit=ServerRateLimitOptions(enabled=False))
     store = emu.store
     ctx = store.authenticate(emu.api_key, True)
-    store.ensure_user("buyer@example.com", "Jane", "Smith")  # parties render as objects (§2.4)
+    # Parties render as objects, as in the list example.
+    store.ensure_user("buyer@example.com", "Jane", "Smith")
     for i in range(n_escrows):
         # Instant mode: no contract to create, so seeding 100k takes ~2 s.
         create_escrow(

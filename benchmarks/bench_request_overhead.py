@@ -3,7 +3,7 @@ Figure 1, request overhead: ``client.escrows.get()`` vs raw aiohttp vs raw httpx
 
 The server is a minimal aiohttp.web app in a separate process (so its CPU does
 not share the clients' event loop) answering ``GET /api/v1/escrows/{id}`` with
-the REFERENCE §2.5 example (``tests/samples/escrow_get.json``). The clients run
+the documented get-escrow example (``tests/samples/escrow_get.json``). The clients run
 sequential requests over keep-alive connections in interleaved rounds; each
 round gives microseconds per request and the figure is the median of rounds.
 Does network I/O on 127.0.0.1 only. ``python -m benchmarks.bench_request_overhead``.
@@ -110,7 +110,7 @@ async def _measure(base_url: str, n: int, rounds: int, profile: bool) -> dict[st
 
         runs = {SDK: run_sdk, TRANSPORT: run_transport, AIOHTTP: run_aiohttp, HTTPX: run_httpx}
         check = await sdk.escrows.get(ESCROW_ID)
-        assert check.id == ESCROW_ID, "the server did not answer the §2.5 example"
+        assert check.id == ESCROW_ID, "the server did not answer the get-escrow example"
         for fn in runs.values():  # warm-up: connections, caches, lazy imports
             await fn()
         samples = await interleaved_async({name: timed(fn) for name, fn in runs.items()}, rounds)
@@ -153,7 +153,7 @@ async def _profile(run_sdk: Callable[[], Awaitable[None]]) -> dict[str, str]:
 
 
 def breakdown() -> dict[str, float]:
-    """CPU µs of the SDK's per-request steps on the §2.5 body, without I/O (median of 5).
+    """CPU µs of the SDK's per-request steps on the get-escrow example, without I/O (median of 5).
 
     Answers "where does the gap to raw aiohttp go": the steps raw aiohttp does not
     do (Decimal-exact JSON, rate-limit header parsing, the model) vs its plain

@@ -1042,7 +1042,7 @@ def _infer_base_url(api_key: str) -> str:
 
 class DhmadDeveloperClient(_BaseClient):
     """
-    Developer-account endpoints, authenticated with a developer token (REFERENCE §1.4).
+    Developer-account endpoints, authenticated with a developer token.
 
     Webhook management lives under ``/api/developer/webhooks``; signature
     management at ``/developer/signature``, on the host itself, without the

@@ -28,7 +28,7 @@ __all__ = [
     "UseClientDefault",
 ]
 
-# REFERENCE §1.1: the key prefix tells the environment.
+# The key prefix tells the environment (docs/dhmad-api.md#environments-and-credentials).
 PRODUCTION_BASE_URL: Final = "https://dhmad.tn/api/v1"
 SANDBOX_BASE_URL: Final = "https://sandbox.dhmad.tn/api/v1"
 
@@ -160,11 +160,12 @@ class RateLimit:
     """
     The client-side request budget, modelled on the server's limit.
 
-    DHMAD allows ``requests`` per sliding ``per`` seconds per IP (REFERENCE
-    §1.8: 100 per minute). The limiter admits a request only when fewer than
-    ``requests`` were sent in the last ``per + margin`` seconds, and smooths
-    starts with a bucket of ``burst`` tokens refilled at ``requests / per``:
-    a full 100-token bucket would trip a sliding-window server at start-up.
+    DHMAD allows ``requests`` per sliding ``per`` seconds per IP (100 per
+    minute, docs/dhmad-api.md#rate-limits). The limiter admits a request only
+    when fewer than ``requests`` were sent in the last ``per + margin``
+    seconds, and smooths starts with a bucket of ``burst`` tokens refilled at
+    ``requests / per``: a full 100-token bucket would trip a sliding-window
+    server at start-up.
 
     Args:
         requests: Requests allowed per window (a custom per-key limit shows as

@@ -277,7 +277,7 @@ async def run_demo(
 
             # 10. Wait for the webhooks and check every one was verified.
             await emu.wait_for_deliveries(timeout=30)
-            await aiohttp_handler.endpoint.aclose()  # type: ignore[attr-defined]
+            await aiohttp_handler.endpoint.aclose()
             stats = emu.stats()
             statuses = collections.Counter(str(e["status"]) for e in emu.escrows())
             await developer.webhooks.delete(hook.id)

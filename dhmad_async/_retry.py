@@ -65,9 +65,8 @@ def should_retry(
     Whether the failed attempt may be sent again.
 
     Idempotent requests: connection errors, timeouts and ``policy.retry_statuses``.
-    Non-idempotent requests (POST; DHMAD has no idempotency keys, REFERENCE
-    §1.11): only a 429, or a connection failure that certainly happened before
-    the request was sent.
+    Non-idempotent requests (POST; DHMAD has no idempotency keys): only a 429,
+    or a connection failure that certainly happened before the request was sent.
     """
     if not isinstance(exc, DhmadError):
         return False

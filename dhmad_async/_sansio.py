@@ -36,7 +36,7 @@ __all__ = [
 
 AuthStyle = Literal["bearer", "x-api-key"]
 
-#: Methods whose repetition has no extra effect (RFC 9110 §9.2.2).
+#: Methods whose repetition has no extra effect (RFC 9110, section 9.2.2).
 IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
@@ -121,7 +121,7 @@ def root_url(base_url: str) -> str:
     """
     The non-versioned API root for a ``…/api/v1`` base URL.
 
-    REFERENCE §1.1: OAuth (``/api/oauth/*``) and webhook management
+    OAuth (``/api/oauth/*``) and webhook management
     (``/api/developer/webhooks``) live under ``/api``, not ``/api/v1``.
     """
     base = base_url.rstrip("/")
@@ -129,7 +129,7 @@ def root_url(base_url: str) -> str:
 
 
 def auth_headers(credential: str, style: AuthStyle) -> dict[str, str]:
-    """The authentication header for an API key (REFERENCE §1.2: both forms are equivalent)."""
+    """The authentication header for an API key (the two documented forms are equivalent)."""
     if style == "x-api-key":
         return {"X-API-Key": credential}
     return {"Authorization": f"Bearer {credential}"}
@@ -155,7 +155,7 @@ def build_request(
     Build a request; ``None`` query values are dropped, booleans become ``true``/``false``.
 
     ``idempotent`` defaults to what the method implies; POSTs are not
-    idempotent because DHMAD documents no idempotency keys (REFERENCE §1.11).
+    idempotent because DHMAD documents no idempotency keys.
     """
     method = method.upper()
     url = base_url.rstrip("/") + path
@@ -197,7 +197,7 @@ def _text(value: object) -> str | None:
 
 def _error_fields(data: object) -> dict[str, Any]:
     """
-    Pull code/message/details out of every error body variant of REFERENCE §1.7.
+    Pull code/message/details out of every documented error body variant.
 
     ``{"error": "Unauthorized"}`` · ``{"error": "Escrow not found"}`` ·
     ``{"error", "message"[, "details"]}`` · ``{"error": {"type", "code",
@@ -250,7 +250,7 @@ def decipher_response(
     Return the decoded body of a 2xx response, or raise the matching error.
 
     ``data`` is :func:`parse_body`'s result for ``body``. Any 2xx is success
-    (REFERENCE §1.7: 200 vs 201 per endpoint is not documented). The error's
+    (200 vs 201 per endpoint is not documented). The error's
     text fields and ``details`` are redacted, including the exact credential
     found in ``request_headers`` (a proxy may echo it back in any shape); its
     ``body``, ``json_body`` and ``headers`` stay exactly as received.

@@ -1,7 +1,7 @@
 """
 The one cattrs converter that turns DHMAD JSON into attrs models and back. Pure: no I/O.
 
-What it knows about the wire (REFERENCE §1.5, §1.10):
+What it knows about the wire:
 
 - field names are camelCase, except on classes marked ``__dhmad_wire_case__ = "snake"``
   (identity verifications, OAuth); a field may also name its wire key with
@@ -15,13 +15,13 @@ What it knows about the wire (REFERENCE §1.5, §1.10):
   keep unknown values as plain ``str``;
 - unions of ``str`` with one attrs class (``seller: str | UserRef | None``,
   ``contract.escrow: str | Escrow | None``) take a string id, an object or null;
-- a ``null`` where a list is declared reads as an empty list (REFERENCE
-  examples only show filled arrays; ``null`` for "none" is common in Mongo APIs);
+- a ``null`` where a list is declared reads as an empty list (the
+  documented examples only show filled arrays; ``null`` for "none" is common in Mongo APIs);
 - unknown fields are never an error: models deriving from
   :class:`~dhmad_async.models.WireModel` keep them in ``extra``, and
   :func:`unstructure` writes them back;
 - :func:`structure_response` also removes a ``{"data": …}`` envelope and the
-  ``{"<resource>": …}`` envelope of REFERENCE §1.6.
+  ``{"<resource>": …}`` envelope most endpoints answer with.
 
 Speed matters (the request-overhead benchmark): hooks are generated once per
 class by ``make_dict_structure_fn`` and cached by the converter, and
@@ -463,7 +463,7 @@ def unwrap_envelopes(data: Any, cls: type[Any], *, key: str | None = None) -> An
       (its required keys, or the ``key`` envelope, are missing) and ``data``
       is not a field of ``cls``. The API overview shows bodies wrapped this
       way, the endpoint pages do not; both are accepted.
-    - ``{key: X}`` (REFERENCE §1.6, e.g. ``{"escrow": {...}}``): X, when present.
+    - ``{key: X}`` (e.g. ``{"escrow": {...}}``): X, when present.
     """
     if isinstance(data, Mapping) and DATA_ENVELOPE in data:
         inner = data[DATA_ENVELOPE]

@@ -54,7 +54,7 @@ def build_app() -> web.Application:
     app.router.add_post("/webhooks/dhmad", handler)
 
     async def shutdown(app: web.Application) -> None:
-        await handler.endpoint.aclose()  # type: ignore[attr-defined]
+        await handler.endpoint.aclose()
         await dedup.aclose()
         await client.aclose()
 

@@ -16,7 +16,7 @@ __all__ = ["ApiKeyInfo", "Balance", "Developer", "Me"]
 @attrs.frozen(kw_only=True)
 class ApiKeyInfo(WireModel):
     """
-    The API key making the request (REFERENCE §2.1); never holds the key itself.
+    The API key making the request; never holds the key itself.
 
     Every field of the documented example is required; ``None`` is accepted
     where a value may be absent (a key never used, without expiry or metadata).
@@ -26,12 +26,12 @@ class ApiKeyInfo(WireModel):
     name: str
     #: The first characters of the key, e.g. ``"sk_live_abc123"``.
     key_prefix: str
-    #: ``"live"`` seen; ``"sandbox"`` inferred (REFERENCE §2.1).
+    #: ``"live"`` seen; ``"sandbox"`` inferred.
     environment: str
     is_active: bool
     last_used_at: dt.datetime | None
     expires_at: dt.datetime | None
-    #: Requests per minute allowed for this key (REFERENCE §1.8).
+    #: Requests per minute allowed for this key.
     rate_limit: int
     metadata: dict[str, Any] | None
     created_at: dt.datetime
@@ -39,7 +39,7 @@ class ApiKeyInfo(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Developer(WireModel):
-    """The developer account owning the API key (REFERENCE §2.1)."""
+    """The developer account owning the API key."""
 
     id: str
     email: str
@@ -56,7 +56,7 @@ class Me(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Balance(WireModel):
-    """Balance of the associated user in TND (REFERENCE §2.2)."""
+    """Balance of the associated user in TND."""
 
     available: Decimal
     #: Top-ups and payouts in progress.

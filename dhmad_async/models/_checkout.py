@@ -1,4 +1,4 @@
-"""Models for checkout sessions (REFERENCE §2.12, §2.13, §3.6). Pure: no I/O."""
+"""Models for checkout sessions. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class CheckoutSession(WireModel):
     escrow_id: str
     action: CheckoutAction | str
     target_user_email: str
-    #: Only ``"completed"`` is documented (REFERENCE §3.6).
+    #: Only ``"completed"`` is documented.
     status: SessionStatus | str
     #: Your key/values from creation, echoed back (``None`` when you gave none).
     metadata: dict[str, Any] | None

@@ -69,7 +69,7 @@ class UserRef(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Pagination(WireModel):
-    """Position in a paginated list (REFERENCE §1.9)."""
+    """Position in a paginated list."""
 
     page: int
     limit: int

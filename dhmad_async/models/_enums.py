@@ -59,7 +59,7 @@ class Unknown(str):
 
 
 class EscrowStatus(enum.StrEnum):
-    """Escrow lifecycle status (REFERENCE §3.1); disputes are not a status."""
+    """Escrow lifecycle status; disputes are not a status."""
 
     PENDING = "pending"
     PAID = "paid"
@@ -69,7 +69,7 @@ class EscrowStatus(enum.StrEnum):
 
 
 class EscrowMode(enum.StrEnum):
-    """Escrow mode (REFERENCE §3.3)."""
+    """Escrow mode."""
 
     STANDARD = "standard"
     QUICK = "quick"
@@ -77,7 +77,7 @@ class EscrowMode(enum.StrEnum):
 
 
 class Currency(enum.StrEnum):
-    """Face currency of an escrow amount (REFERENCE §2.3); the ledger is TND."""
+    """Face currency of an escrow amount; the ledger is TND."""
 
     TND = "TND"
     USD = "USD"
@@ -85,7 +85,7 @@ class Currency(enum.StrEnum):
 
 
 class CheckoutAction(enum.StrEnum):
-    """Action a checkout session lets its target user perform (REFERENCE §3.6)."""
+    """Action a checkout session lets its target user perform."""
 
     SIGN_CONTRACT = "sign_contract"
     ACCEPT_PAY = "accept_pay"
@@ -100,7 +100,7 @@ class CheckoutAction(enum.StrEnum):
 
 
 class SessionStatus(enum.StrEnum):
-    """Checkout session status; only ``completed`` is documented (REFERENCE §3.6)."""
+    """Checkout session status; only ``completed`` is documented."""
 
     COMPLETED = "completed"
     # INF (REFERENCE §3.6): the docs show only "completed"; these two are guesses
@@ -110,7 +110,7 @@ class SessionStatus(enum.StrEnum):
 
 
 class KycStatus(enum.StrEnum):
-    """KYC status of a pre-account identity verification (REFERENCE §3.7)."""
+    """KYC status of a pre-account identity verification."""
 
     PENDING = "pending"
     APPROVED = "approved"
@@ -118,14 +118,14 @@ class KycStatus(enum.StrEnum):
 
 
 class ClaimStatus(enum.StrEnum):
-    """Whether a verification is linked to a registered user (REFERENCE §3.7)."""
+    """Whether a verification is linked to a registered user."""
 
     PENDING = "pending"
     LINKED = "linked"
 
 
 class ProofPhase(enum.StrEnum):
-    """Phase of the Quick Escrow with Proof lifecycle (REFERENCE §3.5)."""
+    """Phase of the Quick Escrow with Proof lifecycle."""
 
     WAITING_SELLER_PROOF = "waiting_seller_proof"
     SUBMITTED_WAITING_BUYER_REVIEW = "submitted_waiting_buyer_review"
@@ -136,7 +136,7 @@ class ProofPhase(enum.StrEnum):
 
 
 class ProofType(enum.StrEnum):
-    """UI hint for the kind of proof a seller should upload (REFERENCE §3.5)."""
+    """UI hint for the kind of proof a seller should upload."""
 
     RECEIPT = "receipt"
     ORDER_CONFIRMATION = "order_confirmation"
@@ -146,7 +146,13 @@ class ProofType(enum.StrEnum):
 
 
 class WebhookEventType(enum.StrEnum):
-    """Webhook event names (REFERENCE §4.1)."""
+    """
+    Every webhook event name the SDK parses into a typed event.
+
+    Not all of them can be subscribed to: the purchase-proof events are missing
+    from the Webhooks API's list, which is
+    :data:`dhmad_async.resources.SUBSCRIBABLE_EVENTS`.
+    """
 
     ESCROW_STATUS_UPDATED = "escrow.status.updated"
     CONTRACT_SIGNED = "contract.signed"

@@ -1,5 +1,5 @@
 """
-Models for escrows, their contracts and proofs (REFERENCE §2.3 to §2.11, §3). Pure: no I/O.
+Models for escrows, their contracts and proofs. Pure: no I/O.
 
 A field is required (no default) only when every documented example of its
 object has it; its type still admits ``None`` where the value may plausibly be
@@ -50,7 +50,7 @@ __all__ = [
 
 @attrs.frozen(kw_only=True)
 class FulfillmentPolicy(WireModel):
-    """Quick-mode proof policy (REFERENCE §3.5); deadlines in hours."""
+    """Quick-mode proof policy; deadlines in hours."""
 
     #: Only ``"purchase_proof_required"`` is documented.
     type: str | None = None
@@ -62,7 +62,7 @@ class FulfillmentPolicy(WireModel):
 
 @attrs.frozen(kw_only=True)
 class DeliveryRejection(WireModel):
-    """One rejected delivery of an escrow (REFERENCE §2.8)."""
+    """One rejected delivery of an escrow."""
 
     rejected_at: dt.datetime
     #: The buyer's reason; giving one is optional.
@@ -72,7 +72,7 @@ class DeliveryRejection(WireModel):
 
 @attrs.frozen(kw_only=True)
 class DisputeTicket(WireModel):
-    """A dispute support ticket attached to an escrow (REFERENCE §2.5, §3.2)."""
+    """A dispute support ticket attached to an escrow."""
 
     # The get-escrow example carries the ticket id only as escrow.disputeTicketId.
     id: str | None = None
@@ -86,7 +86,7 @@ class DisputeTicket(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Signatures(WireModel):
-    """Contract signature state as shown on an escrow (REFERENCE §2.5, §3.4)."""
+    """Contract signature state as shown on an escrow."""
 
     seller_signed: bool
     #: ``None`` until the seller signs.
@@ -114,14 +114,14 @@ class Escrow(WireModel):
     #: Face amount in ``currency``.
     amount: Decimal | None = None
     currency: Currency | str | None = None
-    #: Ledger amount in TND, locked at creation (REFERENCE §3.8).
+    #: Ledger amount in TND, locked at creation.
     amount_tnd: Decimal | None = None
     escrow_fee: Decimal | None = None
     developer_fee: Decimal | None = None
     developer_fee_percentage: Decimal | None = None
     mode: EscrowMode | str | None = None
     #: A string id (create response), a user object (list/get) or None for an
-    #: invitee (REFERENCE §7 item 10).
+    #: invitee without an account.
     seller: str | UserRef | None = None
     seller_email: str | None = None
     buyer: str | UserRef | None = None
@@ -143,7 +143,7 @@ class Escrow(WireModel):
     dispute_ticket: DisputeTicket | None = None
     signatures: Signatures | None = None
     delivery_rejections: list[DeliveryRejection] = attrs.field(factory=list)
-    #: Proof lifecycle summary; only ``phase`` is documented (REFERENCE §3.5).
+    #: Proof lifecycle summary; only ``phase`` is documented.
     proof_info: dict[str, Any] | None = None
     fulfillment_policy: FulfillmentPolicy | None = None
 
@@ -160,7 +160,7 @@ class Escrow(WireModel):
 
 @attrs.frozen(kw_only=True)
 class ContractSummary(WireModel):
-    """The compact contract in the create-escrow response (REFERENCE §2.3, §3.4)."""
+    """The compact contract in the create-escrow response."""
 
     id: str
     pdf_url: str
@@ -200,7 +200,7 @@ class EscrowPage(WireModel):
 
 @attrs.frozen(kw_only=True)
 class ContractSignature(WireModel):
-    """One party's contract signature (REFERENCE §2.10)."""
+    """One party's contract signature."""
 
     signed_at: dt.datetime
     #: A data URI; kept out of repr because it is large.
@@ -209,7 +209,7 @@ class ContractSignature(WireModel):
 
 @attrs.frozen(kw_only=True)
 class PdfVersion(WireModel):
-    """A stored PDF rendering of a contract (REFERENCE §2.10)."""
+    """A stored PDF rendering of a contract."""
 
     #: e.g. ``"fully-signed"``.
     type: str
@@ -220,7 +220,7 @@ class PdfVersion(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Contract(WireModel):
-    """A standard-mode escrow contract (REFERENCE §2.10, §3.4)."""
+    """A standard-mode escrow contract."""
 
     id: str
     #: The escrow: its id as documented, or the escrow object if the server embeds it.
@@ -254,7 +254,7 @@ class ProofAttachment(WireModel):
 
 @attrs.frozen(kw_only=True)
 class ProofSubmission(WireModel):
-    """One proof upload by the seller (REFERENCE §2.11)."""
+    """One proof upload by the seller."""
 
     submitted_at: dt.datetime
     #: The seller's note, ``None`` when they wrote none.
@@ -264,7 +264,7 @@ class ProofSubmission(WireModel):
 
 @attrs.frozen(kw_only=True)
 class CheckoutActionHint(WireModel):
-    """A checkout session the integrator should create next (REFERENCE §2.11)."""
+    """A checkout session the integrator should create next."""
 
     action: CheckoutAction | str
     target_user_email: str
@@ -273,7 +273,7 @@ class CheckoutActionHint(WireModel):
 
 @attrs.frozen(kw_only=True)
 class Proof(WireModel):
-    """Proof state of a Quick Escrow with Proof (REFERENCE §2.11, §3.5)."""
+    """Proof state of a Quick Escrow with Proof."""
 
     phase: ProofPhase | str
     correction_rounds: int

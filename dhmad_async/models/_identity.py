@@ -1,4 +1,4 @@
-"""Models for pre-account identity verifications, snake_case on the wire (REFERENCE §2.14).
+"""Models for pre-account identity verifications, snake_case on the wire.
 
 Pure: no I/O.
 """
@@ -18,7 +18,7 @@ __all__ = ["IdentityVerification", "IdentityVerificationList"]
 
 @attrs.frozen(kw_only=True)
 class IdentityVerification(WireModel):
-    """A pre-account KYC record (REFERENCE §2.14 to §2.16, §3.7)."""
+    """A pre-account KYC record."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"
 

@@ -1,4 +1,4 @@
-"""Models for OAuth 2.0 / OpenID Connect, snake_case on the wire (REFERENCE §5). Pure: no I/O."""
+"""Models for OAuth 2.0 / OpenID Connect, snake_case on the wire. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ class OAuthToken(WireModel):
     expires_in: int
     #: Space-separated granted scopes.
     scope: str
-    #: Only when ``openid`` was requested; HS256-signed (INF, REFERENCE §5.2).
+    #: Only when ``openid`` was requested; HS256-signed (inferred from the examples).
     id_token: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen(kw_only=True)
 class UserInfo(WireModel):
-    """OIDC claims from ``GET /api/oauth/userinfo`` (REFERENCE §5.3)."""
+    """OIDC claims from ``GET /api/oauth/userinfo``."""
 
     __dhmad_wire_case__: ClassVar[str] = "snake"
 

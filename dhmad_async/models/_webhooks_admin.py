@@ -1,4 +1,4 @@
-"""Models for webhook endpoint and signature management (REFERENCE §2.17, §2.18). Pure: no I/O."""
+"""Models for webhook endpoint and signature management. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class WebhookEndpoint(WireModel):
     events: list[WebhookEventType | str]
     is_active: bool
     created_at: dt.datetime
-    #: The signing secret (REFERENCE §4.3).
+    #: The signing secret.
     secret: str | None = attrs.field(default=None, repr=False)
 
 
@@ -40,7 +40,7 @@ class WebhookEndpointResult(WireModel):
 
 @attrs.frozen(kw_only=True)
 class WebhookEndpointList(WireModel):
-    """Response of listing webhooks; the shape ``{"webhooks": [...]}`` is INF (REFERENCE §2.17)."""
+    """Response of listing webhooks; the shape ``{"webhooks": [...]}`` is INF."""
 
     webhooks: list[WebhookEndpoint] = attrs.field(factory=list)
 
@@ -48,7 +48,7 @@ class WebhookEndpointList(WireModel):
 @attrs.frozen(kw_only=True)
 class SignatureStatus(WireModel):
     """
-    Response of ``GET``/``PUT /developer/signature`` (REFERENCE §2.18).
+    Response of ``GET``/``PUT /developer/signature``.
 
     The image itself is never sent back; ``message`` comes only with ``PUT``.
     """

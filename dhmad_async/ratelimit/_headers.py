@@ -2,8 +2,8 @@
 Read the server's rate-limit hints from a response into :class:`ServerRateLimit`. Pure: no I/O.
 
 DHMAD's Rate Limits guide says every response carries rate-limit headers but
-their names are UNKNOWN (REFERENCE §1.8), and only the 429 body field
-``retryAfter`` is documented (REFERENCE §1.7/§1.8). So every common variant
+their names are UNKNOWN, and only the 429 body field
+``retryAfter`` is documented. So every common variant
 is accepted, and anything unparseable is ignored rather than raised:
 
 - ``X-RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (and ``X-RateLimit-Reset-After``);
@@ -219,7 +219,7 @@ def body_retry_after_seconds(value: float, unit: RetryAfterUnit, window: float) 
 
 
 def _body_retry_after(body: object, unit: RetryAfterUnit, window: float) -> float | None:
-    """The 429 body's ``retryAfter`` (REFERENCE §1.7: ``"retryAfter":3600``) in seconds."""
+    """The 429 body's ``retryAfter`` (documented example ``"retryAfter":3600``) in seconds."""
     if isinstance(body, bytes | bytearray | str):
         try:
             body = json.loads(body)
@@ -257,7 +257,7 @@ def parse_server_rate_limit(
     :param body: The decoded JSON body (or raw bytes/str; anything else is ignored).
     :param now: The current epoch time in seconds, for epoch resets and HTTP-dates.
     :param retry_after_unit: The unit of the body's ``retryAfter``; it is not
-        documented (REFERENCE §1.8, INF seconds), so it is configurable (see
+        documented (seconds is inferred), so it is configurable (see
         :func:`body_retry_after_seconds`).
     :param window: The client's window in seconds, for ``retry_after_unit="auto"``.
     :param assume_exhausted_on_429: A 429 that states no ``remaining`` is read as

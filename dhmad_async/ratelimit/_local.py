@@ -1,9 +1,10 @@
 """
 The client-side request budget: a sliding log plus a small burst, and a pause gate. Timer only.
 
-DHMAD allows 100 requests per *sliding* minute per IP (REFERENCE §1.8), so a
-plain token bucket of 100 would trip the server after every idle period (see
-"Rate-limit arithmetic" in ``shared/design/ARCHITECTURE.md``). The
+DHMAD allows 100 requests per *sliding* minute per IP, so a
+plain token bucket of 100 would trip the server after every idle period (a
+full bucket spent at once, then refilled, puts nearly 200 requests in one
+sliding minute). The
 :class:`SlidingWindowLimiter` admits a request only when both hold:
 
 - fewer than ``requests`` were admitted in the last ``per + margin`` seconds

@@ -1,8 +1,8 @@
 """
 A rate limiter whose budget is shared across processes and hosts through Redis. Does I/O (Redis).
 
-DHMAD counts requests per IP (REFERENCE §1.8), so every worker behind one IP
-spends the same 100-per-minute budget. :class:`RedisRateLimit` keeps the
+DHMAD counts requests per IP (docs/dhmad-api.md#rate-limits), so every worker
+behind one IP spends the same 100-per-minute budget. :class:`RedisRateLimit` keeps the
 state in Redis and changes it only inside atomic Lua scripts that read time
 from Redis ``TIME`` (never a host clock, so clock skew between hosts cannot
 let extra requests through):

@@ -6,7 +6,12 @@ from dhmad_async.resources.checkout_sessions import (
     CheckoutSessions,
     CheckoutSessionsWithRawResponse,
 )
-from dhmad_async.resources.developer import WebhookEndpoints, WebhookEndpointsWithRawResponse
+from dhmad_async.resources.developer import (
+    DEFAULT_WEBHOOK_EVENTS,
+    SUBSCRIBABLE_EVENTS,
+    WebhookEndpoints,
+    WebhookEndpointsWithRawResponse,
+)
 from dhmad_async.resources.escrows import EscrowParams, Escrows, EscrowsWithRawResponse
 from dhmad_async.resources.identity_verifications import (
     IdentityVerifications,
@@ -23,7 +28,9 @@ from dhmad_async.resources.oauth import (
 from dhmad_async.resources.signature import Signature, SignatureWithRawResponse, signature_data_uri
 
 __all__ = [
+    "DEFAULT_WEBHOOK_EVENTS",
     "MAX_AMOUNT",
+    "SUBSCRIBABLE_EVENTS",
     "Account",
     "AccountWithRawResponse",
     "AuthorizationRequest",

@@ -1,4 +1,4 @@
-"""Account: ``GET /me`` and ``GET /balance`` (REFERENCE §2.1–2.2)."""
+"""Account: ``GET /me`` (the key and its developer account) and ``GET /balance``."""
 
 from __future__ import annotations
 

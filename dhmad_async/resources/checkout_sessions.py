@@ -1,4 +1,4 @@
-"""Checkout sessions: hosted pages where a buyer or seller acts (REFERENCE §2.12–2.13, §3.6)."""
+"""Checkout sessions: hosted pages where a buyer or seller acts, then comes back to you."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dhmad_async.resources._base import ExtraHeaders, Resource, Violations, path
 
 __all__ = ["CheckoutSessions", "CheckoutSessionsWithRawResponse"]
 
-#: REFERENCE §2.12: the documented actions.
+#: The documented checkout actions.
 ACTIONS: Final = tuple(CheckoutAction)
 
 

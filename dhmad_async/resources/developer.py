@@ -1,14 +1,20 @@
 """
-Webhook management with a developer token: ``/api/developer/webhooks`` (REFERENCE §2.17).
+Webhook management with a developer token: ``/api/developer/webhooks``.
 
 Only ``POST /api/developer/webhooks`` is documented (DOC). The list, get and
 delete paths are inferred (INF); the update method is unknown (PUT or PATCH:
 ``method=`` picks, default PUT); the regenerate path is inferred as
 ``POST /:id/regenerate-secret``. Confirm against the sandbox.
+
+Two lists of events, on purpose: :data:`SUBSCRIBABLE_EVENTS` is what the
+Webhooks API accepts in ``events`` (what ``create``/``update`` check against),
+while :class:`~dhmad_async.models.WebhookEventType` is every event the SDK
+parses, the purchase-proof events included, which that list does not name.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Any, Final, Literal, TypeAlias, cast
 
@@ -24,15 +30,32 @@ from dhmad_async.models import (
 )
 from dhmad_async.resources._base import ExtraHeaders, Resource, Violations, path_id, raw_method
 
-__all__ = ["EventArg", "WebhookEndpoints", "WebhookEndpointsWithRawResponse"]
+__all__ = [
+    "DEFAULT_WEBHOOK_EVENTS",
+    "SUBSCRIBABLE_EVENTS",
+    "EventArg",
+    "WebhookEndpoints",
+    "WebhookEndpointsWithRawResponse",
+]
 
 # An update must never become another verb: a DELETE here deleted the webhook.
 _UPDATE_METHODS: Final = frozenset({"PUT", "PATCH"})
-_KNOWN_EVENTS: Final = tuple(WebhookEventType)
 
-#: One entry of ``events=``: a subscribable event name, a :class:`WebhookEventType`
-#: member (the proof events included), or ``Unknown("…")`` for an event this SDK
-#: version does not know.
+#: The ``events`` a webhook endpoint may subscribe to: exactly the Webhooks API's
+#: documented list. The purchase-proof events (``escrow.proof.*``) are not in it,
+#: although the SDK parses them (:class:`~dhmad_async.models.WebhookEventType`).
+SUBSCRIBABLE_EVENTS: Final[tuple[SubscribableEventName, ...]] = typing.get_args(
+    SubscribableEventName
+)
+#: What an endpoint created without ``events=`` receives: DHMAD's documented default.
+DEFAULT_WEBHOOK_EVENTS: Final[tuple[SubscribableEventName, ...]] = ("escrow.status.updated",)
+# Events the SDK parses but the API does not list as subscribable.
+_UNLISTED_EVENTS: Final = frozenset(e.value for e in WebhookEventType) - set(SUBSCRIBABLE_EVENTS)
+
+#: One entry of ``events=``: a name of :data:`SUBSCRIBABLE_EVENTS`, its
+#: :class:`WebhookEventType` member, or ``Unknown("…")`` to ask for an event the
+#: documented list does not name (a proof event, or one added after this SDK
+#: version); the server decides whether it takes it.
 EventArg: TypeAlias = SubscribableEventName | WebhookEventType | Unknown
 
 
@@ -46,8 +69,22 @@ def _check(v: Violations, url: object, events: Sequence[EventArg] | None) -> Non
     if isinstance(events, str) or not all(isinstance(e, str) and e for e in events):
         v.add("events", "must be a list of event names such as 'escrow.status.updated'")
         return
+    if not events:
+        v.add(
+            "events",
+            "must name at least one event (leave events out for the default,"
+            " escrow.status.updated only)",
+        )
     for event in events:
-        v.choice("events", event, _KNOWN_EVENTS)
+        if not isinstance(event, Unknown) and event in _UNLISTED_EVENTS:
+            v.add(
+                "events",
+                f"{str(event)!r} is not in the Webhooks API's list of subscribable events"
+                " (the purchase-proof events are named only in the proof guide); to ask"
+                f" the server anyway, pass dhmad_async.Unknown({str(event)!r})",
+            )
+        else:
+            v.choice("events", event, SUBSCRIBABLE_EVENTS)
 
 
 _parse_webhook = response_parser(WebhookEndpoint, key="webhook")
@@ -74,6 +111,11 @@ class WebhookEndpoints(Resource):
 
     __slots__ = ()
 
+    #: The events ``create``/``update`` accept by name (see :data:`SUBSCRIBABLE_EVENTS`).
+    SUBSCRIBABLE_EVENTS: Final = SUBSCRIBABLE_EVENTS
+    #: What ``create(url)`` without ``events`` subscribes to.
+    DEFAULT_EVENTS: Final = DEFAULT_WEBHOOK_EVENTS
+
     @property
     def with_raw_response(self) -> WebhookEndpointsWithRawResponse:
         """The same calls, answering :class:`~dhmad_async.APIResponse` (status, headers, bytes)."""
@@ -90,7 +132,21 @@ class WebhookEndpoints(Resource):
         """
         Register ``url``; the returned endpoint carries the signing ``secret`` (shown once).
 
-        ``events`` defaults server-side to ``["escrow.status.updated"]``.
+        **Without** ``events`` **the endpoint receives** ``escrow.status.updated``
+        **only**: nothing is sent for ``events``, and that is DHMAD's documented
+        default (:data:`DEFAULT_WEBHOOK_EVENTS`). To receive more, name them:
+        ``events=SUBSCRIBABLE_EVENTS`` subscribes to every event the Webhooks API
+        lists (``contract.signed``, ``escrow.updated``, the cancellation, delivery
+        and identity events, …).
+
+        Each event must be one of :data:`SUBSCRIBABLE_EVENTS` (a name or its
+        :class:`~dhmad_async.models.WebhookEventType` member); anything else raises
+        :class:`~dhmad_async.InvalidParamsError` and nothing is sent. The
+        purchase-proof events (``escrow.proof.*``) are not in the API's list: pass
+        ``Unknown("escrow.proof.required")`` to ask for one deliberately, and poll
+        ``escrows.proof()`` rather than count on it arriving. The answer's
+        ``events`` is what the server subscribed, which may differ from the request.
+        At most two endpoints per developer account.
         """
         v = Violations("webhook")
         if url is None:
@@ -155,6 +211,7 @@ class WebhookEndpoints(Resource):
         """
         Change the URL, the events or the active flag (at least one).
 
+        ``events`` replaces the subscription and is checked as in :meth:`create`.
         ``is_active`` must be a real ``bool`` and ``method`` ``"PUT"`` or
         ``"PATCH"`` (which one the server takes is not documented).
         """

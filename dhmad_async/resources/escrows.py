@@ -1,5 +1,7 @@
 """
-Escrows: ``/api/v1/escrows`` (REFERENCE §2.3–2.11).
+Escrows: ``/api/v1/escrows``: create, list, read, update, deliver, reject, cancel, contract, proof.
+
+The endpoints, modes and who may move an escrow are summarised in docs/dhmad-api.md.
 
 :class:`EscrowParams` holds and validates the parameters of a create call; the
 batch module reuses it, so one set of rules guards both paths.
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 
-# The documented values (REFERENCE §2.3-2.4); the enums are the one list of them.
+# The documented values of create and list; the enums are the one list of them.
 MODES: Final = tuple(EscrowMode)
 CURRENCIES: Final = tuple(Currency)
 STATUSES: Final = tuple(EscrowStatus)
@@ -84,10 +86,10 @@ _parse_proof = response_parser(Proof, key="proof")
 #: What ``check_signature=`` takes: False (no check), True (with the client's
 #: ``developer_token``), or a developer client to ask.
 SignatureCheck: TypeAlias = "bool | DhmadDeveloperClient"
-# REFERENCE §2.3/§3.3: minimum ledger amounts in TND.
+# Minimum ledger amounts in TND, per mode (docs/dhmad-api.md#escrow-modes).
 _MIN_TND: Final = {"standard": Decimal(5), "quick": Decimal(5), "instant": Decimal("0.01")}
 _PROOF_POLICY_TYPE: Final = "purchase_proof_required"
-# REFERENCE §3.5: "default bounds 6–72 h"; the platform may configure others,
+# The proof guide's "default bounds 6–72 h"; the platform may configure others,
 # which is why `validate=False` exists.
 _PROOF_HOURS: Final = (6, 72)
 
@@ -113,10 +115,11 @@ def _wire_policy(policy: FulfillmentPolicy | Mapping[str, Any]) -> dict[str, Any
 @attrs.frozen(kw_only=True)
 class EscrowParams:
     """
-    The parameters of ``POST /escrows``, in Python names (REFERENCE §2.3).
+    The parameters of ``POST /escrows``, in Python names.
 
-    :meth:`validate` checks the documented rules — mode rules of §3.3,
-    lengths, minimum amounts — and :meth:`to_wire` gives the camelCase body.
+    :meth:`validate` checks the documented rules — what each mode requires and
+    forbids (docs/dhmad-api.md#escrow-modes), lengths, minimum amounts — and
+    :meth:`to_wire` gives the camelCase body.
     """
 
     title: str
@@ -171,11 +174,14 @@ class EscrowParams:
             if mode == "instant":
                 v.add(
                     "seller_email",
-                    "must not be sent with mode='instant' (you are always the seller, §3.3)",
+                    "must not be sent with mode='instant' (you are always the seller)",
                 )
         if self.estimated_delivery_days is None:
             if mode in ("standard", "quick"):
-                v.add("estimated_delivery_days", f"is required with mode={mode!r} (§3.3)")
+                v.add(
+                    "estimated_delivery_days",
+                    f"is required with mode={mode!r} (only instant escrows default it to 1 day)",
+                )
         else:
             v.whole("estimated_delivery_days", self.estimated_delivery_days, minimum=1)
         if self.contract_terms is not None:
@@ -187,19 +193,26 @@ class EscrowParams:
             else:
                 v.text("contract_terms", self.contract_terms, min_len=1, max_len=10_000)
         elif mode == "standard":
-            v.add("contract_terms", "is required with mode='standard' (§3.3)")
+            v.add(
+                "contract_terms",
+                "is required with mode='standard' (both parties sign these terms before payment)",
+            )
         if self.auto_sign is not None:
             if not isinstance(self.auto_sign, bool):
                 v.add("auto_sign", "must be True or False")
             elif self.auto_sign and mode in ("quick", "instant"):
-                v.add("auto_sign", f"is not allowed with mode={mode!r} (§3.3)")
+                v.add(
+                    "auto_sign",
+                    f"is not allowed with mode={mode!r}"
+                    " (only standard escrows have a contract to sign)",
+                )
             elif self.auto_sign and self.seller_email is not None:
                 v.add("auto_sign", "only applies when you are the seller (omit seller_email)")
         if self.developer_fee_percentage is not None:
             fee = v.percentage("developer_fee_percentage", self.developer_fee_percentage)
             if fee is not None and fee > 0 and self.seller_email is None:
                 # Observed client code sends 0 on instant escrows; a real fee
-                # needs a third-party seller (§2.3). A bounds error already
+                # needs a third-party seller (create page). A bounds error already
                 # recorded for the field wins (Violations keeps the first).
                 v.add(
                     "developer_fee_percentage",
@@ -213,7 +226,10 @@ class EscrowParams:
 
     def _validate_policy(self, v: Violations) -> None:
         if self.mode != "quick":
-            v.add("fulfillment_policy", "is only valid with mode='quick' (§3.5)")
+            v.add(
+                "fulfillment_policy",
+                "is only valid with mode='quick' (purchase proof is a quick-escrow feature)",
+            )
             return
         if not isinstance(self.fulfillment_policy, FulfillmentPolicy | Mapping):
             v.add("fulfillment_policy", "must be a FulfillmentPolicy or a mapping")
@@ -300,7 +316,7 @@ class Escrows(Resource):
         extra_headers: ExtraHeaders = None,
     ) -> EscrowCreated:
         """
-        ``POST /escrows``: create an escrow (REFERENCE §2.3).
+        ``POST /escrows``: create an escrow (201).
 
         The documented rules are checked first; on a broken rule
         :class:`InvalidParamsError` (a ``ValueError``) names each field and
@@ -513,7 +529,7 @@ class Escrows(Resource):
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         extra_headers: ExtraHeaders = None,
     ) -> Escrow:
-        """``GET /escrows/:id`` (REFERENCE §2.5)."""
+        """``GET /escrows/:id``: one escrow, for its creator or a party."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}"
         return await self._client._request(
             "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_escrow
@@ -532,7 +548,7 @@ class Escrows(Resource):
         extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """
-        ``PUT /escrows/:id``: edit a pending escrow; at least one field (REFERENCE §2.6).
+        ``PUT /escrows/:id``: edit a pending escrow; at least one field.
 
         The API reads an updated ``amount`` as TND, whatever currency the escrow
         was created in, so a new amount is refused unless it comes with
@@ -593,7 +609,7 @@ class Escrows(Resource):
         extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
         """
-        ``POST /escrows/:id/deliver``: the seller marks a paid escrow delivered (§2.7).
+        ``POST /escrows/:id/deliver``: the seller marks a paid escrow delivered.
 
         Instant escrows complete at once. A quick escrow with proof answers
         409 (``ConflictError``, code ``PROOF_NOT_ACCEPTED``) until proof is accepted.
@@ -608,7 +624,7 @@ class Escrows(Resource):
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
-        """``POST /escrows/:id/reject-delivery``: the buyer sends it back to ``paid`` (§2.8)."""
+        """``POST /escrows/:id/reject-delivery``: the buyer sends it back to ``paid``."""
         if reason is not None and not isinstance(reason, str):
             raise InvalidParamsError("reject delivery", {"reason": "must be a string"})
         body = {"reason": reason} if reason is not None else {}
@@ -621,7 +637,7 @@ class Escrows(Resource):
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         extra_headers: ExtraHeaders = None,
     ) -> EscrowResult:
-        """``POST /escrows/:id/cancel``: cancel a pending escrow (§2.9)."""
+        """``POST /escrows/:id/cancel``: either party cancels a pending escrow."""
         return await self._transition(escrow_id, "cancel", None, timeout, extra_headers)
 
     async def _transition(
@@ -649,7 +665,7 @@ class Escrows(Resource):
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         extra_headers: ExtraHeaders = None,
     ) -> Contract:
-        """``GET /escrows/:id/contract``: standard escrows only; others answer 404 (§2.10)."""
+        """``GET /escrows/:id/contract``: standard escrows only, for a party; others answer 404."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/contract"
         return await self._client._request(
             "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_contract
@@ -662,7 +678,7 @@ class Escrows(Resource):
         timeout: TimeoutArg = USE_CLIENT_DEFAULT,
         extra_headers: ExtraHeaders = None,
     ) -> Proof:
-        """``GET /escrows/:id/proof``: proof status of a quick escrow with proof (§2.11)."""
+        """``GET /escrows/:id/proof``: proof status of a quick escrow with purchase proof."""
         path = f"/escrows/{path_id('escrow_id', escrow_id)}/proof"
         return await self._client._request(
             "GET", path, timeout=timeout, extra_headers=extra_headers, parse=_parse_proof

@@ -1,4 +1,4 @@
-"""Pre-account identity verification (KYC), snake_case on the wire (REFERENCE §2.14–2.16)."""
+"""Pre-account identity verification (KYC), snake_case on the wire."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class IdentityVerifications(Resource):
                 for key, value in metadata.items():
                     v.text(f"metadata.{key}", value, max_len=500)
         v.raise_if_any()
-        # The server lowercases e-mails (§2.14); doing it here keeps lists consistent.
+        # The server lowercases e-mails (documented); doing it here keeps lists consistent.
         body: dict[str, object] = {"email": email.strip().lower()}
         if external_user_id is not None:
             body["external_user_id"] = external_user_id

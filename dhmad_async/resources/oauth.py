@@ -1,5 +1,7 @@
 """
-"Sign in with DHMAD": OAuth 2.0 authorization code with PKCE S256 (REFERENCE §5). Pure but for HTTP.
+"Sign in with DHMAD": OAuth 2.0 authorization code with PKCE S256. Pure but for HTTP.
+
+The flow is summarised in docs/dhmad-api.md#sign-in-with-dhmad-oauth-20.
 
 Only the authorization-code flow exists; PKCE ``plain`` is refused by the
 server, there are no refresh tokens, and the ID token is HMAC-signed (so it
@@ -49,7 +51,7 @@ def generate_code_verifier() -> str:
 
 
 def code_challenge_s256(verifier: str) -> str:
-    """``BASE64URL(SHA256(verifier))`` without padding (RFC 7636 §4.2)."""
+    """``BASE64URL(SHA256(verifier))`` without padding (RFC 7636, section 4.2)."""
     if not 43 <= len(verifier) <= 128:
         raise InvalidParamsError("PKCE", {"code_verifier": "must be 43 to 128 characters"})
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
@@ -101,7 +103,7 @@ class OAuth(Resource):
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             v.add("redirect_uri", "must be an absolute http(s) URL")
         elif parts.path in ("", "/"):
-            v.add("redirect_uri", "must include a path (REFERENCE §5: domain-only is rejected)")
+            v.add("redirect_uri", "must include a path: DHMAD rejects a domain-only redirect URI")
         v.raise_if_any()
         state = state or secrets.token_urlsafe(24)
         query = {

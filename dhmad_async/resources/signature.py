@@ -1,5 +1,5 @@
 """
-Signature management with a developer token: ``/developer/signature`` (REFERENCE §2.18).
+Signature management with a developer token: ``/developer/signature``.
 
 The signature is the image DHMAD stamps on contracts when an escrow is
 created with ``auto_sign=True``. Both calls are documented (DOC) at

@@ -82,18 +82,18 @@ class EmuClock:
 
 
 def iso(epoch: float) -> str:
-    """ISO 8601 UTC with milliseconds and ``Z`` (REFERENCE §1.10)."""
+    """ISO 8601 UTC with milliseconds and ``Z``."""
     dt = datetime.fromtimestamp(epoch, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def new_object_id() -> str:
-    """A 24-hex Mongo-style id (REFERENCE §1.10)."""
+    """A 24-hex Mongo-style id."""
     return secrets.token_hex(12)
 
 
 def new_uuid() -> str:
-    """A UUID4 string (checkout session ids, REFERENCE §1.10)."""
+    """A UUID4 string (checkout session ids)."""
     return str(uuid.uuid4())
 
 
@@ -136,7 +136,7 @@ class ApiError(Exception):
 
 
 def bad_request(message: str, details: dict[str, str] | None = None) -> ApiError:
-    """``{"error":"Bad Request","message":...[,"details":...]}`` (REFERENCE §1.7)."""
+    """``{"error":"Bad Request","message":...[,"details":...]}``."""
     body: JsonDict = {"error": "Bad Request", "message": message}
     if details:
         body["details"] = details
@@ -144,7 +144,7 @@ def bad_request(message: str, details: dict[str, str] | None = None) -> ApiError
 
 
 def business_error(code: str, message: str, user_message: str | None = None) -> ApiError:
-    """Checkout business-rule error with an object in ``error`` (REFERENCE §1.7, §2.12)."""
+    """Checkout business-rule error with an object in ``error``."""
     return ApiError(
         400,
         {

@@ -187,7 +187,7 @@ class Emulator:
 
     @property
     def root_url(self) -> str:
-        """The non-versioned root for ``/api/oauth`` and ``/api/developer`` (§1.1)."""
+        """The non-versioned root for ``/api/oauth`` and ``/api/developer``."""
         return self.origin + "/api"
 
     @property
@@ -213,7 +213,7 @@ class Emulator:
 
     @property
     def developer_token(self) -> str:
-        """Bearer token for ``/api/developer/webhooks`` and ``/developer/signature`` (§1.4)."""
+        """Bearer token for ``/api/developer/webhooks`` and ``/developer/signature``."""
         return self._primary.developer_token
 
     @property

@@ -42,22 +42,22 @@ _INTERNAL = ("developerId", "seq", "cancellationRequest")
 
 @attrs.frozen
 class EscrowRules:
-    """Tunable business rules; defaults follow REFERENCE §2.3, §3.3, §3.5, §3.8."""
+    """Tunable business rules; defaults follow the documented modes, proof bounds and fees."""
 
-    fee_rate: Decimal = Decimal("0.05")  # INF §3.8: every example is 5 %
+    fee_rate: Decimal = Decimal("0.05")  # INF: every example is 5 %
     fx_rates: dict[str, Decimal] = attrs.field(
         factory=lambda: {"TND": Decimal(1), "USD": Decimal("3.1"), "EUR": Decimal("3.4")}
-    )  # INF: rate source UNKNOWN (§3.8); fixed rates keep tests reproducible
+    )  # INF: rate source UNKNOWN; fixed rates keep tests reproducible
     min_amount_tnd: Decimal = Decimal(5)
     min_amount_tnd_instant: Decimal = Decimal("0.01")
     proof_hours_min: int = 6
     proof_hours_max: int = 72
-    # §7.24: quick mode "requires sellerEmail" (overview) vs "use with sellerEmail" (create).
+    # Quick mode "requires sellerEmail" (overview) vs "use with sellerEmail" (create).
     quick_requires_seller_email: bool = True
 
 
 def require_association(ctx: KeyContext) -> str:
-    """The associated user's email or the documented 403 (§1.3)."""
+    """The associated user's email or the documented 403."""
     if ctx.user_email is None:
         raise NOT_ASSOCIATED
     return ctx.user_email
@@ -66,12 +66,12 @@ def require_association(ctx: KeyContext) -> str:
 def _user_ref(store: Store, email: str | None) -> JsonDict | None:
     user = store.user(email)
     if user is None:
-        return None  # an invitee without an account shows as null (§2.3, §7.10)
+        return None  # an invitee without an account shows as null
     return {k: user[k] for k in ("_id", "email", "firstName", "lastName")}
 
 
 def escrow_view(store: Store, esc: JsonDict, *, compact_parties: bool = False) -> JsonDict:
-    """The API shape of an escrow; ``compact_parties`` gives create's string seller id (§2.3)."""
+    """The API shape of an escrow; ``compact_parties`` gives create's string seller id."""
     view = {k: v for k, v in esc.items() if k not in _INTERNAL}
     if esc["proofInfo"] is not None:
         view["proofInfo"] = {k: v for k, v in esc["proofInfo"].items() if not k.startswith("_")}
@@ -86,7 +86,7 @@ def escrow_view(store: Store, esc: JsonDict, *, compact_parties: bool = False) -
 
 
 def status_changed(store: Store, esc: JsonDict, status: str) -> None:
-    """Move ``esc`` to ``status`` and emit ``escrow.status.updated`` (§4.1)."""
+    """Move ``esc`` to ``status`` and emit ``escrow.status.updated``."""
     esc["status"] = status
     esc["updatedAt"] = store.now_iso()
     store.emit("escrow.status.updated", {"escrow": escrow_view(store, esc)}, esc["developerId"])
@@ -115,7 +115,7 @@ def _validate_policy(rules: EscrowRules, policy: object, details: dict[str, str]
         return {}
     out: JsonDict = {"type": "purchase_proof_required"}
     for name in ("proofUploadDeadlineHours", "buyerReviewDeadlineHours"):
-        hours = policy.get(name, 24)  # §3.5: defaults to 24 h when omitted
+        hours = policy.get(name, 24)  # proof guide: defaults to 24 h when omitted
         if not _is_number(hours) or not rules.proof_hours_min <= hours <= rules.proof_hours_max:
             details[f"fulfillmentPolicy.{name}"] = (
                 f"{name} must be between {rules.proof_hours_min} and {rules.proof_hours_max} hours"
@@ -127,12 +127,12 @@ def _validate_policy(rules: EscrowRules, policy: object, details: dict[str, str]
 
 
 def create_escrow(store: Store, rules: EscrowRules, ctx: KeyContext, body: object) -> JsonDict:
-    """Validate a ``POST /escrows`` body (§2.3, §3.3) and store the escrow; returns the response."""
+    """Validate a ``POST /escrows`` body and store the escrow; returns the response."""
     if not isinstance(body, dict):
         raise bad_request("Invalid request parameters", {"body": "Body must be a JSON object"})
     seller_email = body.get("sellerEmail")
     if seller_email is None and ctx.user_email is None:
-        raise NOT_ASSOCIATED  # only creation with sellerEmail works unassociated (§1.3)
+        raise NOT_ASSOCIATED  # only creation with sellerEmail works unassociated
     details: dict[str, str] = {}
     mode = body.get("mode", "standard")
     if mode not in ("standard", "quick", "instant"):
@@ -223,7 +223,7 @@ def create_escrow(store: Store, rules: EscrowRules, ctx: KeyContext, body: objec
         "sellerEmail": seller,
         "buyerEmail": buyer_email.lower(),
         "estimatedDeliveryDays": int(edd) if edd is not None else 1,
-        "expiresAt": iso(now + 30 * DAY),  # EX §6: one month after creation
+        "expiresAt": iso(now + 30 * DAY),  # EX: one month after creation
         "paidAt": None,
         "deliveredAt": None,
         "completedAt": None,
@@ -298,7 +298,7 @@ def _create_contract(store: Store, esc: JsonDict, terms: str, now: float) -> Jso
 
 
 def visible_escrow(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
-    """Escrow the caller may act on: 403 association, 404 unknown, 403 not a party (§2.5, §2.10)."""
+    """Escrow the caller may act on: 403 association, 404 unknown, 403 not a party."""
     require_association(ctx)
     esc = store.get_escrow(escrow_id)
     if not store.can_see(ctx, esc):
@@ -316,7 +316,7 @@ def visible_escrow(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
 def update_escrow(
     store: Store, rules: EscrowRules, ctx: KeyContext, escrow_id: str, body: object
 ) -> JsonDict:
-    """``PUT /escrows/:id`` (§2.6): pending only, at least one of the known fields."""
+    """``PUT /escrows/:id``: pending only, at least one of the known fields."""
     esc = visible_escrow(store, ctx, escrow_id)
     if not isinstance(body, dict):
         body = {}
@@ -324,7 +324,7 @@ def update_escrow(
         k: body[k] for k in ("title", "amount", "description", "estimatedDeliveryDays") if k in body
     }
     if "contractTerms" in body:
-        # INF §7.13: the event covers terms changes "via API"; accept it for standard escrows.
+        # INF: escrow.updated covers terms changed "via API"; accept them for standard escrows.
         fields["contractTerms"] = body["contractTerms"]
     if esc["status"] != "pending":
         raise bad_request("Can only update escrows in pending status")
@@ -356,7 +356,7 @@ def update_escrow(
     if "estimatedDeliveryDays" in fields:
         esc["estimatedDeliveryDays"] = int(edd)  # type: ignore[arg-type]
     if "amount" in fields:
-        # §2.6 says the amount is "in TND"; INF §7.14: for USD/EUR escrows we treat it as
+        # The update page says the amount is "in TND"; INF: for USD/EUR escrows we treat it as
         # the face amount and re-lock amountTnd with the same fixed rate.
         esc["amount"] = Decimal(str(amount))
         esc["amountTnd"] = quantize_tnd(esc["amount"] * rules.fx_rates[esc["currency"]])
@@ -371,7 +371,7 @@ def update_escrow(
 
 
 def deliver(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
-    """``POST /escrows/:id/deliver`` (§2.7)."""
+    """``POST /escrows/:id/deliver``."""
     esc = visible_escrow(store, ctx, escrow_id)
     if store.role_of(esc, ctx.user_email) != "seller":
         raise ApiError(
@@ -382,7 +382,7 @@ def deliver(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
         raise bad_request("Escrow must be in paid status before delivery")
     proof = esc["proofInfo"]
     if proof is not None and proof["phase"] not in ("accepted", "accepted_by_timeout"):
-        # §2.7: 409 PROOF_NOT_ACCEPTED; body shape UNKNOWN, INF error+message+code.
+        # The deliver page: 409 PROOF_NOT_ACCEPTED; body shape UNKNOWN, INF error+message+code.
         raise ApiError(
             409,
             {
@@ -401,14 +401,14 @@ def deliver(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
             "message": "Escrow delivered and completed (instant mode). Funds released.",
             "escrow": escrow_view(store, esc),
         }
-    esc["completionDeadline"] = iso(now + 7 * DAY)  # EX §6: deliveredAt + 7 days
+    esc["completionDeadline"] = iso(now + 7 * DAY)  # EX: deliveredAt + 7 days
     status_changed(store, esc, "delivered")
     store.save()
     return {"message": "Escrow marked as delivered", "escrow": escrow_view(store, esc)}
 
 
 def reject_delivery(store: Store, ctx: KeyContext, escrow_id: str, body: object) -> JsonDict:
-    """``POST /escrows/:id/reject-delivery`` (§2.8)."""
+    """``POST /escrows/:id/reject-delivery``."""
     esc = visible_escrow(store, ctx, escrow_id)
     if store.role_of(esc, ctx.user_email) != "buyer":
         raise ApiError(
@@ -439,7 +439,7 @@ def reject_delivery(store: Store, ctx: KeyContext, escrow_id: str, body: object)
 
 
 def cancel(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
-    """``POST /escrows/:id/cancel`` (§2.9): pending only, either party."""
+    """``POST /escrows/:id/cancel``: pending only, either party."""
     esc = visible_escrow(store, ctx, escrow_id)
     if esc["status"] != "pending":
         raise bad_request(

@@ -27,10 +27,12 @@ def _fields(*names: str, **nested: Spec | None) -> Spec:
     return out
 
 
-_USER = _fields("_id", "email", "firstName", "lastName")  # §2.4, §2.5 seller/buyer objects
-_SIGNATURE = _fields("signedAt", "signatureImage")  # §2.10
-_SUBMISSION = _fields("submittedAt", "note", attachments=_fields("mimeType", "viewUrl"))  # §2.11
-_VERIFICATION = (  # §2.14 / §2.15
+_USER = _fields("_id", "email", "firstName", "lastName")  # list/get seller and buyer objects
+_SIGNATURE = _fields("signedAt", "signatureImage")  # contract signatures
+_SUBMISSION = _fields(
+    "submittedAt", "note", attachments=_fields("mimeType", "viewUrl")
+)  # proof submissions
+_VERIFICATION = (  # identity verification create / get
     "id",
     "email",
     "external_user_id",
@@ -48,7 +50,7 @@ _VERIFICATION = (  # §2.14 / §2.15
 )
 
 VIEWS: dict[str, Spec] = {
-    # §2.1
+    # GET /me
     "me": _fields(
         apiKey=_fields(
             "id",
@@ -64,9 +66,9 @@ VIEWS: dict[str, Spec] = {
         ),
         developer=_fields("id", "email", "companyName"),
     ),
-    # §2.2
+    # GET /balance
     "balance": _fields(balance=_fields("available", "pending", "escrow")),
-    # §2.3 (both create examples merged)
+    # POST /escrows (both create examples merged)
     "escrows.create": _fields(
         "message",
         "url",
@@ -91,7 +93,7 @@ VIEWS: dict[str, Spec] = {
         ),
         contract=_fields("id", "pdfUrl", "sellerSigned", "buyerSigned", "isFullySigned"),
     ),
-    # §2.4: no buyerEmail, sellerEmail, currency or mode
+    # GET /escrows: no buyerEmail, sellerEmail, currency or mode
     "escrows.list": _fields(
         escrows=_fields(
             "id",
@@ -111,7 +113,7 @@ VIEWS: dict[str, Spec] = {
         ),
         pagination=_fields("page", "limit", "total", "pages"),
     ),
-    # §2.5: no currency, amountTnd, emails, description, proofInfo, deliveryRejections
+    # GET /escrows/:id: no currency, amountTnd, emails, description, proofInfo, deliveryRejections
     "escrows.get": _fields(
         escrow=_fields(
             "id",
@@ -147,7 +149,7 @@ VIEWS: dict[str, Spec] = {
             ),
         )
     ),
-    # §2.6
+    # PUT /escrows/:id
     "escrows.update": _fields(
         "message",
         escrow=_fields(
@@ -162,7 +164,7 @@ VIEWS: dict[str, Spec] = {
             "updatedAt",
         ),
     ),
-    # §2.7, standard and quick
+    # deliver, standard and quick
     "escrows.deliver": _fields(
         "message",
         escrow=_fields(
@@ -176,11 +178,11 @@ VIEWS: dict[str, Spec] = {
             "updatedAt",
         ),
     ),
-    # §2.7, instant: the example lists only these four before its ellipsis
+    # deliver, instant: the example lists only these four before its ellipsis
     "escrows.deliver.instant": _fields(
         "message", escrow=_fields("id", "status", "deliveredAt", "completedAt")
     ),
-    # §2.8
+    # reject-delivery
     "escrows.reject_delivery": _fields(
         "message",
         escrow=_fields(
@@ -195,12 +197,12 @@ VIEWS: dict[str, Spec] = {
             deliveryRejections=_fields("rejectedAt", "reason", "previousDeliveredAt"),
         ),
     ),
-    # §2.9
+    # cancel
     "escrows.cancel": _fields(
         "message",
         escrow=_fields("id", "title", "amount", "status", "cancelledAt", "createdAt", "updatedAt"),
     ),
-    # §2.10
+    # GET /escrows/:id/contract
     "escrows.contract": _fields(
         contract=_fields(
             "id",
@@ -216,7 +218,7 @@ VIEWS: dict[str, Spec] = {
             pdfVersions=_fields("type", "url", "mimeType", "createdAt"),
         )
     ),
-    # §2.11
+    # GET /escrows/:id/proof
     "escrows.proof": _fields(
         proof=_fields(
             "phase",
@@ -229,9 +231,9 @@ VIEWS: dict[str, Spec] = {
             checkoutActions=_fields("action", "targetUserEmail", "description"),
         )
     ),
-    # §2.12
+    # POST /escrows/:id/sessions
     "sessions.create": _fields("sessionId", "url", "expiresAt"),
-    # §2.13: no redirectUrl
+    # GET /sessions/:id: no redirectUrl
     "sessions.get": _fields(
         session=_fields(
             "sessionId",
@@ -245,11 +247,11 @@ VIEWS: dict[str, Spec] = {
             "createdAt",
         )
     ),
-    # §2.14, §2.15, §2.16
+    # identity verifications: create, get, list
     "identity.create": _fields(*_VERIFICATION, "message"),
     "identity.get": _fields(*_VERIFICATION),
     "identity.list": _fields(verifications=_fields(*_VERIFICATION)),
-    # §2.17: the create example has no updatedAt
+    # webhook create: the example has no updatedAt
     "webhooks.create": _fields(
         "message", webhook=_fields("id", "url", "secret", "events", "isActive", "createdAt")
     ),

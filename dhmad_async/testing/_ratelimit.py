@@ -1,6 +1,6 @@
-"""Server-side rate limiting as DHMAD documents it: per client IP, sliding 60 s window (§1.8).
+"""Server-side rate limiting as DHMAD documents it: per client IP, sliding 60 s window.
 
-The header names are UNKNOWN (§1.8, §7.5), so the style is configurable; the
+The header names are UNKNOWN, so the style is configurable; the
 ``documented`` profile sends none, and only the 429 body's ``retryAfter``. No I/O.
 """
 

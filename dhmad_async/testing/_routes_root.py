@@ -1,5 +1,5 @@
-"""HTTP handlers under ``/api`` outside v1: OAuth (§5) and developer webhooks (§2.17),
-plus ``/developer/signature`` (§2.18). Serves requests (aiohttp.web).
+"""HTTP handlers under ``/api`` outside v1: OAuth and developer webhooks,
+plus ``/developer/signature``. Serves requests (aiohttp.web).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
-CODE_TTL = 600.0  # §5.1: codes valid 10 minutes, single use
-TOKEN_TTL = 3600.0  # §5.2: access tokens live 1 h
+CODE_TTL = 600.0  # documented: codes valid 10 minutes, single use
+TOKEN_TTL = 3600.0  # documented: access tokens live 1 h
 WEBHOOK_EVENTS = (
     "escrow.status.updated",
     "contract.signed",
@@ -46,7 +46,7 @@ WEBHOOK_EVENTS = (
     "identity.verification.updated",
     "identity.verification.linked",
 )
-MAX_WEBHOOKS = 2  # §4.7
+MAX_WEBHOOKS = 2  # documented: at most two per developer account
 
 
 def _oauth_error(status: int, error: str, description: str) -> ApiError:
@@ -58,7 +58,7 @@ def _b64url(data: bytes) -> str:
 
 
 def _jwt(claims: JsonDict, secret: str) -> str:
-    """An HS256 JWT (INF §5.2: the example tokens carry an HS256 header)."""
+    """An HS256 JWT (INF: the example tokens carry an HS256 header)."""
     head = _b64url(b'{"alg":"HS256","typ":"JWT"}')
     body = _b64url(dumps(claims).encode())
     sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
@@ -155,7 +155,7 @@ class RootApi:
     ) -> None:
         self.store = store
         self.fidelity: Fidelity = fidelity
-        self.development_mode = development_mode  # §4.7: HTTP webhook URLs allowed in dev
+        self.development_mode = development_mode  # documented: HTTP webhook URLs allowed in dev
         self.consent = consent  # renders the sign-in and consent page (testing/_pages.py)
 
     def routes(self) -> list[web.RouteDef]:
@@ -187,7 +187,7 @@ class RootApi:
 
         return run
 
-    # -- OAuth (§5) ---------------------------------------------------------------------------
+    # -- OAuth ---------------------------------------------------------------------------
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         """Validate (JSON errors as documented), then show the consent page.
@@ -206,7 +206,7 @@ class RootApi:
         return await self.consent(request, req)
 
     async def token(self, request: web.Request) -> web.StreamResponse:
-        """Exchange a code (§5.2); JSON body as documented, form bodies also accepted (INF)."""
+        """Exchange a code; JSON body as documented, form bodies also accepted (INF)."""
         if request.content_type == "application/x-www-form-urlencoded":
             body: Any = dict(await request.post())
         else:
@@ -277,7 +277,7 @@ class RootApi:
         return out
 
     async def userinfo(self, request: web.Request) -> web.StreamResponse:
-        """``GET /api/oauth/userinfo`` (§5.3)."""
+        """``GET /api/oauth/userinfo``."""
         auth = request.headers.get("Authorization", "")
         if auth[:7].lower() != "bearer " or not auth[7:].strip():
             raise _oauth_error(401, "invalid_token", "Missing or invalid access token")
@@ -286,7 +286,7 @@ class RootApi:
             raise _oauth_error(401, "invalid_token", "Invalid or expired access token")
         return json_response(self._claims(tok["email"], tok["scope"]))
 
-    # -- developer webhooks (§2.17) -----------------------------------------------------------
+    # -- developer webhooks -----------------------------------------------------------
 
     def _developer(self, request: web.Request) -> JsonDict:
         auth = request.headers.get("Authorization", "")
@@ -305,7 +305,7 @@ class RootApi:
         keys = ["id", "url", "events", "isActive", "createdAt", "updatedAt"]
         out = {k: hook[k] for k in keys}
         if with_secret:
-            out["secret"] = hook["secret"]  # only on create/regenerate (§2.17)
+            out["secret"] = hook["secret"]  # only on create/regenerate
         return out
 
     def _check_fields(self, body: JsonDict, details: dict[str, str]) -> None:
@@ -382,7 +382,7 @@ class RootApi:
         return json_response({"webhook": self._hook_view(self._own_hook(request))})
 
     async def update_webhook(self, request: web.Request) -> web.StreamResponse:
-        """PUT or PATCH (§7.7: method UNKNOWN): optional ``url``, ``events``, ``isActive``."""
+        """PUT or PATCH (which is not documented): optional ``url``, ``events``, ``isActive``."""
         hook = self._own_hook(request)
         body = await read_json(request)
         if not isinstance(body, dict) or not {"url", "events", "isActive"} & set(body):
@@ -420,7 +420,7 @@ class RootApi:
             }
         )
 
-    # -- signature (§2.18) --------------------------------------------------------------------
+    # -- signature --------------------------------------------------------------------
 
     async def get_signature(self, request: web.Request) -> web.StreamResponse:
         """``GET /developer/signature``."""
@@ -453,7 +453,7 @@ class RootApi:
 
 
 def new_oauth_client(store: Store, default_user: str, redirect_uris: tuple[str, ...]) -> JsonDict:
-    """Register an OAuth client (dashboard-only in the real service, §3.10)."""
+    """Register an OAuth client (dashboard-only in the real service)."""
     client: JsonDict = {
         "clientId": "dhmad_client_" + new_hex(8),
         "clientSecret": new_hex(24),

@@ -1,4 +1,4 @@
-"""HTTP handlers of ``/api/v1`` (REFERENCE §2.1–§2.16): auth, JSON in/out, plain dicts.
+"""HTTP handlers of ``/api/v1``: auth, JSON in/out, plain dicts.
 
 Serves requests (aiohttp.web); the rules live in ``_escrows`` and ``_sessions``.
 """
@@ -33,7 +33,7 @@ class ApiOptions:
 
     rules: esc_rules.EscrowRules = attrs.field(factory=esc_rules.EscrowRules)
     allowed_redirect_urls: tuple[str, ...] = ("https://", "http://localhost", "http://127.0.0.1")
-    # §3.9 says sandbox auto-approves KYC immediately; §7.11: the example shows "pending".
+    # The sandbox guide says KYC is auto-approved at once; its example shows "pending".
     kyc_auto_approve: bool = True
     blocked_email_domains: tuple[str, ...] = ("blocked.example",)
     initial_balance: Decimal = Decimal("1000")
@@ -64,7 +64,7 @@ async def read_json(request: web.Request) -> Any:
 
 
 def api_key_of(request: web.Request) -> str | None:
-    """The key from ``Authorization: Bearer`` or ``X-API-Key`` (§1.2)."""
+    """The key from ``Authorization: Bearer`` or ``X-API-Key``."""
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
@@ -136,7 +136,7 @@ class V1Api:
     # -- account ------------------------------------------------------------------------------
 
     async def me(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /me`` (§2.1); works without association."""
+        """``GET /me``; works without association."""
         key = {k: v for k, v in ctx.key.items() if k not in ("key", "developerId")}
         dev = ctx.developer
         return self._ok(
@@ -152,7 +152,7 @@ class V1Api:
         )
 
     async def balance(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /balance`` (§2.2): derived from the user's escrows (INF)."""
+        """``GET /balance``: derived from the user's escrows (INF)."""
         email = esc_rules.require_association(ctx)
         available, held = self.options.initial_balance, Decimal(0)
         for esc in self.store.t["escrows"].values():
@@ -170,17 +170,17 @@ class V1Api:
     # -- escrows ------------------------------------------------------------------------------
 
     async def create_escrow(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /escrows`` (§2.3) → 201."""
+        """``POST /escrows`` → 201."""
         body = await read_json(request)
         out = esc_rules.create_escrow(self.store, self.options.rules, ctx, body)
         if self.documented and not (isinstance(body, dict) and body.get("sellerEmail")):
-            # §2.3's quickstart example: with the associated user as seller, the create
+            # The quickstart's create example: with the associated user as seller, the create
             # response has ``sellerEmail: null`` (and the seller as a bare id).
             out["escrow"]["sellerEmail"] = None
         return self._ok("escrows.create", out, 201)
 
     async def list_escrows(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /escrows`` (§2.4): filters, newest first, ``limit`` ≤ 100 (over → 400)."""
+        """``GET /escrows``: filters, newest first, ``limit`` ≤ 100 (over → 400)."""
         email = esc_rules.require_association(ctx)
         q = request.query
         details: dict[str, str] = {}
@@ -210,7 +210,7 @@ class V1Api:
             if role is None and not (
                 my_role is not None if self.documented else self.store.can_see(ctx, esc)
             ):
-                # §2.4: "role omitted = both" roles of the associated user; escrows the key
+                # The list page: "role omitted = both" roles of the associated user; escrows the key
                 # created between two other users are listed only by the generous profile.
                 continue
             if status is not None and esc["status"] != status:
@@ -229,12 +229,12 @@ class V1Api:
         )
 
     async def get_escrow(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /escrows/:id`` (§2.5)."""
+        """``GET /escrows/:id``."""
         esc = esc_rules.visible_escrow(self.store, ctx, request.match_info["id"])
         return self._ok("escrows.get", {"escrow": esc_rules.escrow_view(self.store, esc)})
 
     async def update_escrow(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``PUT /escrows/:id`` (§2.6)."""
+        """``PUT /escrows/:id``."""
         body = await read_json(request)
         out = esc_rules.update_escrow(
             self.store, self.options.rules, ctx, request.match_info["id"], body
@@ -242,13 +242,13 @@ class V1Api:
         return self._ok("escrows.update", out)
 
     async def deliver(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /escrows/:id/deliver`` (§2.7)."""
+        """``POST /escrows/:id/deliver``."""
         out = esc_rules.deliver(self.store, ctx, request.match_info["id"])
         instant = out["escrow"]["mode"] == "instant"
         return self._ok("escrows.deliver.instant" if instant else "escrows.deliver", out)
 
     async def reject_delivery(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /escrows/:id/reject-delivery`` (§2.8)."""
+        """``POST /escrows/:id/reject-delivery``."""
         body = await read_json(request)
         return self._ok(
             "escrows.reject_delivery",
@@ -256,13 +256,13 @@ class V1Api:
         )
 
     async def cancel(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /escrows/:id/cancel`` (§2.9)."""
+        """``POST /escrows/:id/cancel``."""
         return self._ok(
             "escrows.cancel", esc_rules.cancel(self.store, ctx, request.match_info["id"])
         )
 
     async def contract(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /escrows/:id/contract`` (§2.10): parties only, standard only."""
+        """``GET /escrows/:id/contract``: parties only, standard only."""
         esc = esc_rules.visible_escrow(self.store, ctx, request.match_info["id"])
         if self.store.role_of(esc, ctx.user_email) is None:
             raise ApiError(
@@ -280,7 +280,7 @@ class V1Api:
         return self._ok("escrows.contract", {"contract": contract})
 
     async def proof(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /escrows/:id/proof`` (§2.11)."""
+        """``GET /escrows/:id/proof``."""
         return self._ok(
             "escrows.proof", sess_rules.proof_view(self.store, ctx, request.match_info["id"])
         )
@@ -288,7 +288,7 @@ class V1Api:
     # -- checkout sessions --------------------------------------------------------------------
 
     async def create_session(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /escrows/:id/sessions`` (§2.12) → 201."""
+        """``POST /escrows/:id/sessions`` → 201."""
         body = await read_json(request)
         out = sess_rules.create_session(
             self.store, ctx, request.match_info["id"], body, self.options.allowed_redirect_urls
@@ -296,15 +296,15 @@ class V1Api:
         return self._ok("sessions.create", out, 201)
 
     async def get_session(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /sessions/:id`` (§2.13)."""
+        """``GET /sessions/:id``."""
         return self._ok(
             "sessions.get", sess_rules.get_session(self.store, ctx, request.match_info["id"])
         )
 
-    # -- identity verifications (§2.14–§2.16), snake_case, no association needed ---------------
+    # -- identity verifications, snake_case, no association needed ---------------
 
     async def create_verification(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``POST /identity-verifications``: 201 new, 200 existing pending (§2.14)."""
+        """``POST /identity-verifications``: 201 new, 200 existing pending."""
         body = await read_json(request)
         if not isinstance(body, dict):
             body = {}
@@ -397,12 +397,12 @@ class V1Api:
         return rec
 
     async def get_verification(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /identity-verifications/:id`` (§2.15)."""
+        """``GET /identity-verifications/:id``."""
         rec = self._own_verification(ctx, request.match_info["id"])
         return self._ok("identity.get", self._verification_view(rec))
 
     async def list_verifications(self, request: web.Request, ctx: KeyContext) -> web.Response:
-        """``GET /identity-verifications?email=`` (§2.16): newest first, at most 20."""
+        """``GET /identity-verifications?email=``: newest first, at most 20."""
         email = request.query.get("email", "").strip().lower()
         if not email:
             raise bad_request("email query parameter is required")

@@ -1,4 +1,4 @@
-"""Checkout sessions and the buyer/seller actions on dhmad.tn (REFERENCE §2.12, §3.2, §3.5, §3.6).
+"""Checkout sessions and the buyer/seller actions on dhmad.tn.
 
 A session is completed by its target user on the hosted checkout page (``_pages``) or
 through the control API; both apply the documented transition and emit the documented
@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 JsonDict = dict[str, Any]
-SESSION_TTL = 30 * 60.0  # EX §6: expiresAt = createdAt + 30 min
+SESSION_TTL = 30 * 60.0  # EX: expiresAt = createdAt + 30 min
 ACTIONS = (
     "sign_contract",
     "accept_pay",
@@ -49,7 +49,7 @@ _NEEDS = {  # action -> required target role (None: either party)
     "submit_proof": "seller",
     "review_proof": "buyer",
 }
-# Documented codes first (§2.12); the rest are INF (the full code table is UNKNOWN).
+# Documented codes first; the rest are INF (the full code table is UNKNOWN).
 _WRONG_PARTY = {
     "request_cancellation": "CANCELLATION_REQUEST_BUYER_ONLY",
     "cancel_escrow": "CANCEL_ESCROW_SELLER_ONLY",
@@ -57,7 +57,7 @@ _WRONG_PARTY = {
 
 
 def session_status(store: Store, sess: JsonDict) -> str:
-    """``pending`` / ``completed`` / ``expired`` (INF: only ``completed`` is documented, §3.6)."""
+    """``pending`` / ``completed`` / ``expired`` (INF: only ``completed`` is documented)."""
     if sess["status"] == "pending" and store.clock.now() >= sess["_expiresEpoch"]:
         sess["status"] = "expired"
     return str(sess["status"])
@@ -69,7 +69,7 @@ def _session_view(store: Store, sess: JsonDict) -> JsonDict:
 
 
 def _check_rules(store: Store, esc: JsonDict, action: str, target: str) -> None:
-    """Pre-validate ``action`` for ``target`` against §3.6; raise the business error."""
+    """Pre-validate ``action`` for ``target`` against the documented rules; raise the error."""
     role = store.role_of(esc, target)
     mode, status = esc["mode"], esc["status"]
     needed = _NEEDS[action]
@@ -123,7 +123,7 @@ def _check_rules(store: Store, esc: JsonDict, action: str, target: str) -> None:
 def create_session(
     store: Store, ctx: KeyContext, escrow_id: str, body: object, allowed_redirects: tuple[str, ...]
 ) -> JsonDict:
-    """``POST /escrows/:id/sessions`` (§2.12): validate, pre-check business rules, store."""
+    """``POST /escrows/:id/sessions``: validate, pre-check business rules, store."""
     esc = visible_escrow(store, ctx, escrow_id)
     if not isinstance(body, dict):
         body = {}
@@ -177,7 +177,7 @@ def create_session(
 
 
 def get_session(store: Store, ctx: KeyContext, session_id: str) -> JsonDict:
-    """``GET /sessions/:id`` (§2.13): own developer account only."""
+    """``GET /sessions/:id``: own developer account only."""
     sess = store.t["sessions"].get(session_id)
     if sess is None:
         raise ApiError(404, {"error": "Checkout session not found"})
@@ -190,7 +190,7 @@ def get_session(store: Store, ctx: KeyContext, session_id: str) -> JsonDict:
 
 
 def sign_contract(store: Store, esc: JsonDict, role: str) -> None:
-    """Record ``role``'s signature and emit ``contract.signed`` (§3.4, §4.1)."""
+    """Record ``role``'s signature and emit ``contract.signed``."""
     now = store.now_iso()
     contract = store.t["contracts"][esc["id"]]
     contract[f"{role}Signature"] = {"signedAt": now, "signatureImage": "data:image/png;base64,AA=="}
@@ -259,7 +259,7 @@ def _apply(store: Store, esc: JsonDict, sess: JsonDict, outcome: str, note: str 
             "createdAt": iso(now),
             "previewReason": note,
         }
-        esc["updatedAt"] = iso(now)  # INF: no dispute webhook is documented (§7.18)
+        esc["updatedAt"] = iso(now)  # INF: no dispute webhook is documented
     elif action == "request_cancellation":
         esc["cancellationRequest"] = {"requestedAt": iso(now), "reason": note}
         store.emit(
@@ -310,9 +310,9 @@ def _apply(store: Store, esc: JsonDict, sess: JsonDict, outcome: str, note: str 
         proof.pop("_reviewEpoch", None)
         if outcome == "accept":
             proof["phase"] = "accepted"
-            _proof_event(store, esc, "escrow.proof.accepted")  # INF: event name not seen (§4.1)
+            _proof_event(store, esc, "escrow.proof.accepted")  # INF: event name not seen
         else:
-            # INF: the corrections phase value is UNKNOWN (§3.5); the guide names needs_review here.
+            # INF: the corrections phase value is UNKNOWN; the guide names needs_review here.
             proof["phase"] = "corrections_requested"
             proof["correctionRounds"] += 1
             _proof_event(store, esc, "escrow.proof.needs_review")
@@ -358,7 +358,7 @@ def complete_session(
         raise ApiError(404, {"error": "Checkout session not found"})
     status = session_status(store, sess)
     if status != "pending":
-        # Sessions are single-use (§2.12).
+        # Sessions are single-use.
         raise business_error("SESSION_NOT_PENDING", f"Checkout session is {status}")
     esc = store.get_escrow(sess["escrowId"])
     _check_rules(store, esc, sess["action"], sess["targetUserEmail"])  # state may have moved
@@ -370,7 +370,7 @@ def complete_session(
 
 
 def tick(store: Store) -> None:
-    """Apply time-driven changes: proof auto-acceptance at ``reviewDeadline`` (§3.5)."""
+    """Apply time-driven changes: proof auto-acceptance at ``reviewDeadline``."""
     now = store.clock.now()
     changed = False
     for esc in store.t["escrows"].values():
@@ -388,7 +388,7 @@ def tick(store: Store) -> None:
 
 
 def proof_view(store: Store, ctx: KeyContext, escrow_id: str) -> JsonDict:
-    """``GET /escrows/:id/proof`` (§2.11)."""
+    """``GET /escrows/:id/proof``."""
     esc = visible_escrow(store, ctx, escrow_id)
     if esc["fulfillmentPolicy"] is None:
         raise bad_request("This escrow does not use purchase proof")

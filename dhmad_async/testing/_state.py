@@ -229,7 +229,7 @@ class Store:
         )
 
     def authenticate(self, key: str | None, sandbox: bool) -> KeyContext:
-        """Resolve an API key or raise the documented 401 (REFERENCE §1.2, §1.7)."""
+        """Resolve an API key or raise the documented 401."""
         if not key:
             raise ApiError(
                 401,
@@ -240,7 +240,7 @@ class Store:
             )
         own, other = ("sk_sandbox_", "sk_live_") if sandbox else ("sk_live_", "sk_sandbox_")
         if key.startswith(other):
-            # INF: the exact wrong-environment text is UNKNOWN (§1.2); this wording says which
+            # INF: the exact wrong-environment text is UNKNOWN; this wording says which
             # kind of key to use.
             env = "sandbox" if sandbox else "production"
             raise ApiError(
@@ -259,7 +259,7 @@ class Store:
         return KeyContext(key=record, developer=dev, user_email=dev["userEmail"])
 
     def developer_by_token(self, token: str | None) -> JsonDict:
-        """Resolve a developer token (webhook management, §1.4) or raise 401."""
+        """Resolve a developer token (webhook management and signature) or raise 401."""
         for dev in self.t["developers"].values():
             if token and dev["devToken"] == token:
                 return dev
@@ -268,7 +268,7 @@ class Store:
     # -- escrow visibility --------------------------------------------------------------------
 
     def get_escrow(self, escrow_id: str) -> JsonDict:
-        """The escrow or 404 ``{"error":"Escrow not found"}`` (§2.5)."""
+        """The escrow or 404 ``{"error":"Escrow not found"}``."""
         esc = self.t["escrows"].get(escrow_id)
         if esc is None:
             raise ApiError(404, {"error": "Escrow not found"})
@@ -287,7 +287,7 @@ class Store:
         return None
 
     def can_see(self, ctx: KeyContext, esc: JsonDict) -> bool:
-        """Creator's developer account, or the associated user is a party (§2.5)."""
+        """Creator's developer account, or the associated user is a party."""
         return (
             esc["developerId"] == ctx.developer["id"]
             or self.role_of(esc, ctx.user_email) is not None

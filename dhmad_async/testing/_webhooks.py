@@ -1,7 +1,7 @@
 """Webhook delivery from the emulator: background POSTs with signatures, retries and chaos.
 
 Does network I/O (aiohttp client) to the URLs registered via /api/developer/webhooks.
-Payload and header shapes are INF (§4.2–§4.4): ``{"id","type","createdAt","data"}`` with
+Payload and header shapes are INF: ``{"id","type","createdAt","data"}`` with
 ``X-Webhook-Signature/-Event/-Id/-Timestamp``; ``X-Webhook-Id`` is the event id (the same
 across retries and duplicates, so receivers can deduplicate on it).
 
@@ -44,7 +44,7 @@ PROOF_EVENTS = frozenset(
 
 @attrs.frozen
 class WebhookOptions:
-    """Delivery policy. The real retry policy is UNKNOWN (§4.5); these defaults are INF.
+    """Delivery policy. The real retry policy is UNKNOWN; these defaults are INF.
 
     ``backoff`` is in emulated seconds (scaled by ``time_scale``); ``reorder_jitter`` is a
     random real delay in ``[0, reorder_jitter]`` before the first attempt, which makes
@@ -67,7 +67,7 @@ class WebhookOptions:
     reorder_jitter: float = 0.0
     timestamp_skew: float = 0.0
     seed: int = 0
-    # §7.4: proof events are not in the subscribable list; INF: deliver them to every
+    # Proof events are not in the subscribable list; INF: deliver them to every
     # active webhook of the developer. Set False to require an explicit subscription.
     proof_events_to_all: bool = True
     signer: Signer | None = None

@@ -44,6 +44,7 @@ from dhmad_async.webhooks._events import (
 from dhmad_async.webhooks._jsonjs import js_stringify
 from dhmad_async.webhooks._receivers import (
     DEFAULT_HANDLER_TIMEOUT,
+    AiohttpWebhookHandler,
     WebhookHandler,
     WebhookReceiver,
     aiohttp_webhook_handler,
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_TTL",
     "EVENT_CLASSES",
     "STANDARD_WEBHOOKS_SCHEME",
+    "AiohttpWebhookHandler",
     "CancellationAccepted",
     "CancellationRejected",
     "CancellationRequested",

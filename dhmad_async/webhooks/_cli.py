@@ -1,7 +1,7 @@
 """
 ``python -m dhmad_async webhooks verify|detect-scheme``: check one captured delivery. I/O: files.
 
-``detect-scheme`` exists because DHMAD's scheme is UNKNOWN (REFERENCE §4.3):
+``detect-scheme`` exists because DHMAD does not document its signing scheme:
 capture one sandbox delivery (headers + raw body), run it with the secret,
 and it lists every candidate scheme under which the signature matches.
 """

@@ -1,7 +1,7 @@
 """
 Deduplication of webhook deliveries: the key policy and the stores (memory, Redis). I/O: Redis only.
 
-DHMAD's retry policy is UNKNOWN (REFERENCE §4.5), so receivers must tolerate
+DHMAD does not document its retry policy, so receivers must tolerate
 repeats, and an attacker who captured a delivery may resend it. A store keeps
 one entry per event key, in one of two states:
 

@@ -1,7 +1,7 @@
 """
 Typed webhook events, parsed leniently from a delivery's JSON body and headers. Pure: no I/O.
 
-Payload shapes are only partly known (REFERENCE §4.4): the emulator sends
+Payload shapes are only partly known: the emulator sends
 ``{"id", "type", "createdAt", "data": {...}}``; real deliveries may use ``event``
 instead of ``type``, omit ``id``/timestamp (the headers then supply them) or carry
 the payload at the top level. Unknown event types become a plain
@@ -155,7 +155,7 @@ class ContractInfo:
 
     @property
     def signed_by(self) -> str | None:
-        """Who signed: ``"seller"`` or ``"buyer"`` (REFERENCE §4.1)."""
+        """Who signed: ``"seller"`` or ``"buyer"``."""
         return _str(_first(self.raw, "signedBy", "signed_by"))
 
 
@@ -196,7 +196,7 @@ class VerificationInfo:
 
     @property
     def external_user_id(self) -> str | None:
-        """Your user id, echoed back (REFERENCE §4.4)."""
+        """Your user id, echoed back."""
         return _str(_first(self.raw, "external_user_id", "externalUserId"))
 
     @property

@@ -1,9 +1,9 @@
 """
 Re-serialise parsed JSON exactly as JavaScript's ``JSON.stringify`` would. Pure: no I/O.
 
-Why: DHMAD's sample handler MACs ``JSON.stringify(req.body)`` (REFERENCE §4.3), so
-if the sender signs a re-serialisation rather than the bytes it sends, the raw
-body will not verify and only this byte-exact rendering will. Rules reproduced:
+Why: DHMAD's sample handler MACs ``JSON.stringify(req.body)``, so if the sender
+signs a re-serialisation rather than the bytes it sends, the raw body will not
+verify and only this byte-exact rendering will. Rules reproduced:
 compact separators, non-ASCII kept, JS string escapes (control characters as
 lower-case ``\\u00xx``, lone surrogates escaped), numbers as JS doubles printed
 by ``Number.prototype.toString`` (``1e21`` -> ``1e+21``, ``1e-7`` -> ``1e-7``,

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from dhmad_async._errors import WebhookFailureReason, WebhookVerificationError
 from dhmad_async.webhooks._dedup import DEFAULT_POLICY, DedupPolicy, DedupState, DedupStore
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_HANDLER_TIMEOUT",
+    "AiohttpWebhookHandler",
     "WebhookHandler",
     "WebhookReceiver",
     "aiohttp_webhook_handler",
@@ -318,6 +319,18 @@ async def _asgi_respond(
     await send({"type": "http.response.body", "body": body})
 
 
+class AiohttpWebhookHandler(Protocol):
+    """What :func:`aiohttp_webhook_handler` returns: a request handler and its receiver."""
+
+    #: The :class:`WebhookReceiver` behind the handler; ``await .endpoint.aclose()``
+    #: on shutdown.
+    endpoint: WebhookReceiver
+
+    def __call__(self, request: web.Request) -> Awaitable[web.Response]:
+        """Verify, dedupe, run the handler, answer."""
+        ...
+
+
 def aiohttp_webhook_handler(
     verifier: WebhookVerifier,
     handler: WebhookHandler,
@@ -327,7 +340,7 @@ def aiohttp_webhook_handler(
     handler_timeout: float | None = DEFAULT_HANDLER_TIMEOUT,
     fast_ack: bool = False,
     max_body_bytes: int = 1024 * 1024,
-) -> Callable[[web.Request], Awaitable[web.Response]]:
+) -> AiohttpWebhookHandler:
     """Return an ``aiohttp.web`` request handler (options as :class:`WebhookReceiver`).
 
     Its ``.endpoint`` attribute is the :class:`WebhookReceiver`; call its
@@ -353,7 +366,7 @@ def aiohttp_webhook_handler(
         return web.Response(status=status, body=payload, content_type="application/json")
 
     handle.endpoint = endpoint  # type: ignore[attr-defined]
-    return handle
+    return cast(AiohttpWebhookHandler, handle)
 
 
 _DEPRECATED = {"WebhookEndpoint": "WebhookReceiver"}

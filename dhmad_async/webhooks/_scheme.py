@@ -1,7 +1,7 @@
 """
 Webhook signature schemes: how a delivery's MAC is computed and encoded. Pure: no I/O.
 
-DHMAD's exact scheme is UNKNOWN (REFERENCE §4.3). The default is the most probable
+DHMAD's exact scheme is UNKNOWN. The default is the most probable
 one (INF): ``hex(HMAC-SHA256(key=secret as UTF-8, msg=raw body))``, with an
 optional ``sha256=`` prefix accepted on the header. Every part of it (digest,
 encoding, signed-message template, key handling, prefixes) is a field of
@@ -244,7 +244,7 @@ class PreparedKey:
         return h.digest()  # type: ignore[no-any-return]
 
 
-#: The most probable DHMAD scheme (INF, REFERENCE §4.3): hex HMAC-SHA256 of the raw
+#: The most probable DHMAD scheme (inferred): hex HMAC-SHA256 of the raw
 #: body, key = the secret's UTF-8 bytes, optional ``sha256=`` prefix accepted.
 DEFAULT_SCHEME = SignatureScheme()
 

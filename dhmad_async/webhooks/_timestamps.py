@@ -1,7 +1,7 @@
 """
 Parse and format ``X-Webhook-Timestamp`` values. Pure: no I/O.
 
-The format is not documented (REFERENCE §4.2, §7.2): DHMAD's sample parses it with
+The format is not documented: DHMAD's sample parses it with
 JavaScript ``new Date(...)``, so ISO 8601 is the inference (INF); numeric epoch
 seconds and milliseconds are accepted defensively.
 """

@@ -3,8 +3,8 @@ Verify webhook deliveries: replay window, signature, parsing, optional dedup. Pu
 the optional async dedup claim (via the store you pass).
 
 Order of checks (cheap and secret-free first): a secret is configured, the
-signature header is present, the timestamp is inside the window (two-sided,
-REFERENCE §4.6), the signature decodes, then the MAC of the **raw bytes** is
+signature header is present, the timestamp is inside the window (two-sided:
+DHMAD advises five minutes), the signature decodes, then the MAC of the **raw bytes** is
 compared in constant time against every configured secret (rotation without
 downtime). Every failure is a :class:`WebhookVerificationError` with a reason;
 no other exception leaves :meth:`WebhookVerifier.verify` for any input.
@@ -114,7 +114,7 @@ class WebhookVerifier:
     set, a delivery without ``X-Webhook-Timestamp`` is rejected with
     ``MISSING_HEADER``: accepting it would make the window optional for an
     attacker. ``allow_reserialized=True`` also accepts a MAC over
-    ``JSON.stringify(parsed body)`` (REFERENCE §4.3, DHMAD's sample does that);
+    ``JSON.stringify(parsed body)`` (DHMAD's sample handler does that);
     it is off by default because it is slower and ignores whitespace tampering.
     Either way the dedup key is computed over the bytes the MAC matched, so a
     re-encoded replay has the key of the original.

@@ -109,7 +109,7 @@ async def test_unknown_values_are_sent_as_given_and_plain_typos_are_refused() ->
 
 
 async def test_webhook_events_are_checked_the_same_way() -> None:
-    """A misspelt event is refused; proof events go as enum members; Unknown goes as given."""
+    """A misspelt event is refused; a proof event goes only as Unknown; Unknown goes as given."""
     transport = RecordingTransport(response(200, sample("webhook_create")))
     developer = DhmadDeveloperClient(
         "devtok", environment="sandbox", transport=transport, rate_limit=RateLimit.disabled()
@@ -120,16 +120,25 @@ async def test_webhook_events_are_checked_the_same_way() -> None:
             events=["escrow.status.update"],  # type: ignore[list-item]
         )
     assert transport.sent == []
+    # The proof events are not in the Webhooks API's subscribable list (the API
+    # refuses them): as enum members they are refused before sending too.
+    with pytest.raises(InvalidParamsError, match="Unknown"):
+        await developer.webhooks.create(
+            "https://x.example/h", events=[WebhookEventType.ESCROW_PROOF_SUBMITTED]
+        )
+    assert transport.sent == []
     await developer.webhooks.create(
         "https://x.example/h",
         events=[
             "escrow.status.updated",
-            WebhookEventType.ESCROW_PROOF_SUBMITTED,
+            WebhookEventType.CONTRACT_SIGNED,
+            Unknown("escrow.proof.submitted"),
             Unknown("escrow.disputed"),
         ],
     )
     assert transport.last.json()["events"] == [
         "escrow.status.updated",
+        "contract.signed",
         "escrow.proof.submitted",
         "escrow.disputed",
     ]
