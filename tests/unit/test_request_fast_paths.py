@@ -1,0 +1,96 @@
+"""Shortcuts on the per-request path give exactly what the general code gives."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dhmad_async import InvalidParamsError
+from dhmad_async._sansio import NOT_JSON, decode_json, parse_body
+from dhmad_async.resources._base import _segment_problem, path_id
+
+
+def reference_path_id(name: str, value: object) -> str:
+    """path_id without its shortcut for plain ids."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParamsError("request", {name: "must be a non-empty id string"})
+    text = value.strip()
+    problem = _segment_problem(text)
+    if problem is not None:
+        raise InvalidParamsError("request", {name: problem})
+    return quote(text, safe="")
+
+
+def reference_parse_body(body: bytes) -> Any:
+    """parse_body as it was: whitespace checks first, then json.loads(parse_float=Decimal)."""
+    if not body.strip():
+        return None
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return NOT_JSON
+    try:
+        return json.loads(body, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return NOT_JSON
+
+
+def outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return ("ok", fn(*args))
+    except InvalidParamsError as exc:
+        return ("error", exc.errors)
+
+
+_id_chars = st.sampled_from(list("0123456789abcdefABCDEF_-.;/\\% \t\u2025\u200b\x00é~+"))
+
+
+@given(st.text(_id_chars, max_size=12) | st.text(max_size=12))
+def test_path_id_shortcut_matches_the_full_checks(value: str) -> None:
+    """Plain ids take the shortcut; every id gives the same segment or the same refusal."""
+    assert outcome(path_id, "escrow_id", value) == outcome(reference_path_id, "escrow_id", value)
+
+
+@pytest.mark.parametrize(
+    "value", ["507f1f77bcf86cd799439011", "a" * 256, "a" * 257, "..", "a%2F", " x ", "-_"]
+)
+def test_path_id_edge_cases(value: str) -> None:
+    """Length limit, dots, escapes and surrounding spaces agree with the full checks."""
+    assert outcome(path_id, "escrow_id", value) == outcome(reference_path_id, "escrow_id", value)
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=5,
+)
+
+
+@st.composite
+def _bodies(draw: st.DrawFn) -> bytes:
+    text = json.dumps(draw(_json_values), default=str)
+    text = draw(st.sampled_from(["", " ", "\n", "\ufeff"])) + text
+    text += draw(st.sampled_from(["", " ", "x", "}"]))
+    encoding = draw(st.sampled_from(["utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-8-sig"]))
+    return text.encode(encoding)
+
+
+@given(_bodies() | st.binary(max_size=12))
+def test_parse_body_shortcut_matches_the_general_path(body: bytes) -> None:
+    """Leading whitespace, BOMs, UTF-16/32, garbage: the same value or the same NOT_JSON."""
+    assert parse_body({}, body) == reference_parse_body(body)
+
+
+def test_decode_json_keeps_exact_decimals() -> None:
+    """The shared decoder still reads every non-integer number as an exact Decimal."""
+    data = decode_json(b'{"a": 1500.50, "b": [0.1, 2], "c": 1e2}')
+    assert data == {"a": Decimal("1500.50"), "b": [Decimal("0.1"), 2], "c": Decimal("1e2")}
+    assert str(data["a"]) == "1500.50"
