@@ -126,6 +126,22 @@ _LOGGED_HEADERS = frozenset(
     }
 )
 
+#: The response headers :func:`parse_server_rate_limit` reads outside a 429: a response
+#: with none of them carries no hint, and the parse is skipped (most answers).
+RATE_LIMIT_HEADERS: Final = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "ratelimit",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    }
+)
+
 #: Headers the SDK sets itself, which ``extra_headers`` may not replace: the
 #: credential, the body framing, and the retry marker the server may rely on.
 RESERVED_HEADERS: Final = frozenset(
@@ -800,14 +816,16 @@ class _BaseClient:
             call.may_have_taken_effect = True
         data = _sansio.parse_body(raw.headers, raw.body)
         now = self._clock.time()
-        info = parse_server_rate_limit(
-            raw.status,
-            raw.headers,
-            data,
-            now,
-            retry_after_unit=self._retry_after_unit,
-            window=self._counted_window,
-        )
+        info: ServerRateLimit | None = None  # what parse_server_rate_limit says of no hints
+        if raw.status == 429 or not RATE_LIMIT_HEADERS.isdisjoint(raw.headers):
+            info = parse_server_rate_limit(
+                raw.status,
+                raw.headers,
+                data,
+                now,
+                retry_after_unit=self._retry_after_unit,
+                window=self._counted_window,
+            )
         await self._observe(info, request)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(

@@ -12,7 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dhmad_async import InvalidParamsError
+from dhmad_async._client import RATE_LIMIT_HEADERS
 from dhmad_async._sansio import NOT_JSON, decode_json, parse_body
+from dhmad_async.ratelimit._headers import parse_server_rate_limit
 from dhmad_async.resources._base import _segment_problem, path_id
 
 
@@ -94,3 +96,46 @@ def test_decode_json_keeps_exact_decimals() -> None:
     data = decode_json(b'{"a": 1500.50, "b": [0.1, 2], "c": 1e2}')
     assert data == {"a": Decimal("1500.50"), "b": [Decimal("0.1"), 2], "c": Decimal("1e2")}
     assert str(data["a"]) == "1500.50"
+
+
+class _RecordingHeaders(dict[str, str]):
+    """Response headers that remember every name looked up."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(str(key))
+        return super().__contains__(key)
+
+
+@pytest.mark.parametrize("status", [200, 201, 404, 500, 503])
+def test_rate_limit_skip_list_covers_every_header_the_parser_reads(status: int) -> None:
+    """The client skips the parse only when none of the names the parser reads is present."""
+    headers = _RecordingHeaders({"content-type": "application/json"})
+    assert parse_server_rate_limit(status, headers, {"retryAfter": 5}, 0.0) is None
+    assert headers.read <= RATE_LIMIT_HEADERS
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["content-type", "retry-after", "x-request-id", "date", "retry-after-ms"]),
+        st.sampled_from(["1", "30", "application/json", "Wed, 21 Oct 2015 07:28:00 GMT"]),
+    ),
+    st.sampled_from([200, 204, 400, 500, 503]),
+)
+def test_responses_without_rate_limit_headers_carry_no_hint(
+    headers: dict[str, str], status: int
+) -> None:
+    """What the skipped parse would have said: nothing (outside a 429)."""
+    assert RATE_LIMIT_HEADERS.isdisjoint(headers)
+    assert parse_server_rate_limit(status, headers, {"retryAfter": 5}, 0.0) is None
