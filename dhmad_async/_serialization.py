@@ -42,13 +42,16 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from dhmad_async._errors import ResponseValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    # cattrs is imported when the lenient converter is first needed (an unexpected
+    # shape, an error report, unstructure): most processes never need it.
+    import cattrs
 
 __all__ = [
     "make_converter",
@@ -309,6 +312,8 @@ def _declared_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
 
 def _bookkeeping_overrides(cls: type[Any]) -> dict[str, Any]:
     """cattrs overrides that keep ``extra`` and the ``init=False`` fields off the wire."""
+    from cattrs.gen import override
+
     return {
         f.name: override(omit=True)
         for f in attrs.fields(cls)
@@ -317,6 +322,8 @@ def _bookkeeping_overrides(cls: type[Any]) -> dict[str, Any]:
 
 
 def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    from cattrs.gen import make_dict_structure_fn, override
+
     fields = _declared_fields(cls)
     keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
@@ -352,6 +359,8 @@ def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Cal
 
 
 def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
     fields = _declared_fields(cls)
     keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
@@ -649,6 +658,8 @@ def fast_structurer(cls: type[Any]) -> Callable[[dict[str, Any]], Any] | None:
 
 def make_converter() -> cattrs.Converter:
     """Build a new converter configured for the DHMAD wire format."""
+    import cattrs
+
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     # Simple types first, as cattrs' docs advise; factories for composite types last.
     converter.register_structure_hook(str, _structure_str)
@@ -732,6 +743,8 @@ def _structure_lenient(data: object, cls: type[T]) -> T:
     try:
         return typing.cast(T, hook(data, cls))
     except Exception as exc:
+        import cattrs
+
         errors = cattrs.transform_error(exc, format_exception=_format_exception)
         name = getattr(cls, "__name__", repr(cls))
         shown = "; ".join(errors[:_MAX_MESSAGES])
