@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -49,6 +50,8 @@ def same(a: Any, b: Any, path: str = "$") -> None:
             same(a[key], b[key], f"{path}.{key}")
     elif isinstance(a, Decimal):
         assert a.as_tuple() == b.as_tuple(), f"{path}: {a!r} vs {b!r}"
+    elif isinstance(a, float):
+        assert a == b or (math.isnan(a) and math.isnan(b)), f"{path}: {a!r} vs {b!r}"
     elif isinstance(a, dt.datetime):
         assert a == b and a.tzinfo == b.tzinfo, f"{path}: {a!r} vs {b!r}"
     else:
