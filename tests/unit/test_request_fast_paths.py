@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -11,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dhmad_async import InvalidParamsError
+from dhmad_async import ClientClosedError, InvalidParamsError, Timeout
 from dhmad_async._client import RATE_LIMIT_HEADERS
 from dhmad_async._sansio import NOT_JSON, decode_json, parse_body
+from dhmad_async._transport import AiohttpTransport
 from dhmad_async.ratelimit._headers import parse_server_rate_limit
 from dhmad_async.resources._base import _segment_problem, path_id
 
@@ -105,7 +107,7 @@ class _RecordingHeaders(dict[str, str]):
         super().__init__(*args)
         self.read: set[str] = set()
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self.read.add(key)
         return super().get(key, default)
 
@@ -139,3 +141,45 @@ def test_responses_without_rate_limit_headers_carry_no_hint(
     """What the skipped parse would have said: nothing (outside a 429)."""
     assert RATE_LIMIT_HEADERS.isdisjoint(headers)
     assert parse_server_rate_limit(status, headers, {"retryAfter": 5}, 0.0) is None
+
+
+def test_client_timeout_is_reused_only_for_the_same_timeout() -> None:
+    """The cached aiohttp timeouts always belong to the Timeout of this attempt."""
+    transport = AiohttpTransport()
+    first = Timeout(total=5, connect=1, read=2)
+    second = Timeout(total=5, connect=3, read=4)
+    assert transport._client_timeout(first) is transport._client_timeout(first)
+    assert (
+        transport._client_timeout(second).sock_connect,
+        transport._client_timeout(second).sock_read,
+    ) == (3, 4)
+    assert (
+        transport._client_timeout(first).sock_connect,
+        transport._client_timeout(first).sock_read,
+    ) == (1, 2)
+    assert transport._client_timeout(first).total is None  # the whole attempt is asyncio.timeout's
+
+
+async def test_connection_slots_bound_concurrency_and_nest() -> None:
+    """max_connections tasks hold a slot at once; a task inside its slot re-enters freely."""
+    transport = AiohttpTransport(max_connections=2)
+    inside = 0
+    most = 0
+
+    async def hold() -> None:
+        nonlocal inside, most
+        # The second entry is a re-entry: no deadlock, no extra slot.
+        async with transport.connection_slot(), transport.connection_slot():
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0)
+            inside -= 1
+
+    await asyncio.gather(*(hold() for _ in range(6)))
+    assert most == 2
+    assert transport._semaphore is not None and transport._semaphore._value == 2  # all returned
+    await transport.aclose()
+    with pytest.raises(ClientClosedError):
+        async with transport.connection_slot():
+            pass  # pragma: no cover
+    assert transport._semaphore._value == 2  # a refused entry keeps no slot
