@@ -352,6 +352,11 @@ def _render_import(d: JsonDict, out: Path) -> list[str]:
         f"| `import aiohttp` | {ms[_AIOHTTP]:.1f} | 1.00x |",
         f"| `import dhmad_async` | {ms[_IMPORT]:.1f} | {r[_IMPORT]:.2f}x |",
         f"| `import dhmad_async; DhmadClient(key)` | {ms[_CLIENT]:.1f} | {r[_CLIENT]:.2f}x |",
+        *[
+            f"| `import dhmad_async; DhmadClient(key).escrows` (first use of a resource group;"
+            f" information, not judged) | {ms[name]:.1f} | {value:.2f}x |"
+            for name, value in d.get("information_ratios", {}).items()
+        ],
         "",
         ("What import + client adds on top of aiohttp (`python -X importtime`, "
          "median self time):" + (" **these are the candidates to make lazy.**"

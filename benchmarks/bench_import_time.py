@@ -7,8 +7,10 @@ alternate run by run and the figure is the median:
 
 * ``import aiohttp`` — the baseline;
 * ``import dhmad_async`` — the package alone;
-* ``import dhmad_async + DhmadClient()`` — the import and constructing a client, which
-  pulls in what the package defers to the constructor (resources, models, cattrs).
+* ``import dhmad_async + DhmadClient()`` — the import and constructing a client;
+* for information, not judged: the same plus the first ``client.escrows`` access, which
+  imports what the client defers to the first use of a resource group (the resources
+  and the models; cattrs waits for the first unexpected body).
 
 The peer of "import + client" is ``import aiohttp`` alone: ``DhmadClient()`` opens no
 ``aiohttp.ClientSession`` (the session is created on the first request), so adding a
@@ -33,9 +35,18 @@ TARGET = 1.3  # import, and import plus client, at most 1.3x aiohttp's import ti
 BASELINE = "import aiohttp"
 IMPORT = "import dhmad_async"
 CLIENT = "import dhmad_async + DhmadClient()"
+FIRST_USE = "… + first client.escrows (information)"
 # A syntactically valid sandbox key: construction validates it, and nothing is sent.
 _CLIENT_CODE = "import dhmad_async; dhmad_async.DhmadClient('sk_sandbox_' + 'b' * 32)"
-STATEMENTS = {BASELINE: "import aiohttp", IMPORT: "import dhmad_async", CLIENT: _CLIENT_CODE}
+_FIRST_USE_CODE = (
+    "import dhmad_async; c = dhmad_async.DhmadClient('sk_sandbox_' + 'b' * 32); c.escrows"
+)
+STATEMENTS = {
+    BASELINE: "import aiohttp",
+    IMPORT: "import dhmad_async",
+    CLIENT: _CLIENT_CODE,
+    FIRST_USE: _FIRST_USE_CODE,
+}
 _TIMER = "import time; t = time.perf_counter(); {0}; d = time.perf_counter() - t; print(d)"
 
 
@@ -101,18 +112,21 @@ def main(*, quick: bool = False) -> dict[str, Any]:
     samples = interleaved({n: partial(_time_statement, c) for n, c in STATEMENTS.items()}, runs)
     medians = {name: median(v) for name, v in samples.items()}
     ratios = {name: ratio(medians[name], medians[BASELINE]) for name in (IMPORT, CLIENT)}
+    information = {FIRST_USE: ratio(medians[FIRST_USE], medians[BASELINE])}
     result: dict[str, Any] = {
         "runs": runs,
         "ms": medians,
         "samples_ms": samples,
-        "ratios": ratios,
+        "ratios": ratios,  # the verdict's: the larger decides
+        "information_ratios": information,  # shown, not judged
         "target": TARGET,
         "heavy_imports": heavy_imports(runs=1 if quick else 3),
     }
     result["met"] = max(ratios.values()) <= TARGET
     print(f"median of {runs} fresh processes each")
     for name, value in medians.items():
-        extra = f"  {ratios[name]:.2f}x" if name in ratios else ""
+        shown = ratios.get(name, information.get(name))
+        extra = f"  {shown:.2f}x" if shown is not None else ""
         print(f"  {name:<38} {value:7.1f} ms{extra}")
     print(f"  verdict on the larger ratio: {max(ratios.values()):.2f}x (target ≤ {TARGET}x)")
     print("  what import + client adds over aiohttp, per package (self ms):")

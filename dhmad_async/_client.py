@@ -37,13 +37,14 @@ import asyncio
 import contextlib
 import enum
 import functools
+import importlib
 import logging
 import os
 import platform
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Self, TypeVar, overload
 
 import aiohttp
 import attrs
@@ -98,6 +99,7 @@ __all__ = ["DhmadClient", "DhmadDeveloperClient"]
 
 _log = logging.getLogger("dhmad_async")
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 # What the server said when it said nothing about rate limits: still fed to the
 # limiter, because the answer to a probe lifts a pause even without headers.
 _NO_HINTS: Final = ServerRateLimit()
@@ -118,6 +120,22 @@ _LOGGED_HEADERS = frozenset(
         "x-ratelimit-limit",
         "x-ratelimit-remaining",
         "x-ratelimit-reset",
+        "ratelimit",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    }
+)
+
+#: The response headers :func:`parse_server_rate_limit` reads outside a 429: a response
+#: with none of them carries no hint, and the parse is skipped (most answers).
+RATE_LIMIT_HEADERS: Final = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
         "ratelimit",
         "ratelimit-limit",
         "ratelimit-remaining",
@@ -282,6 +300,39 @@ class _StricterLimiter:
         return f"<StricterLimiter {self._local!r} then {self._shared!r}>"
 
 
+class _ResourceGroup(Generic[_R]):
+    """
+    ``client.escrows`` and the like: built, and its module imported, on first access.
+
+    Creating a client then costs no import of the resources and models (about a
+    third of what the package loads); the first use of a group pays it once per
+    process. The group is cached on the client it was read from.
+    """
+
+    __slots__ = ("_attr", "_module", "_name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module = module
+        self._name = name
+        self._attr = name
+
+    def __set_name__(self, owner: type[Any], attr: str) -> None:
+        self._attr = attr
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> Self: ...
+
+    @overload
+    def __get__(self, client: _BaseClient, owner: type[Any]) -> _R: ...
+
+    def __get__(self, client: _BaseClient | None, owner: type[Any]) -> _R | Self:
+        if client is None:
+            return self
+        group: _R = getattr(importlib.import_module(self._module), self._name)(client)
+        client.__dict__[self._attr] = group  # later reads find it before this descriptor
+        return group
+
+
 class _BaseClient:
     """Strictly private: the pipeline shared by the API-key and developer-token clients."""
 
@@ -341,7 +392,10 @@ class _BaseClient:
         self._retry_clock: Clock = _ClosableClock(self)
 
     def _bind_resources(self) -> None:
-        """Create the resource groups (``client.escrows``, ...) bound to this client."""
+        """Forget resource groups copied from another client: they are rebuilt for this one."""
+        cls = type(self)
+        for name in [n for n in self.__dict__ if isinstance(getattr(cls, n, None), _ResourceGroup)]:
+            del self.__dict__[name]
 
     async def _signature_status(self, *, timeout: TimeoutArg) -> SignatureStatus:
         """
@@ -800,14 +854,16 @@ class _BaseClient:
             call.may_have_taken_effect = True
         data = _sansio.parse_body(raw.headers, raw.body)
         now = self._clock.time()
-        info = parse_server_rate_limit(
-            raw.status,
-            raw.headers,
-            data,
-            now,
-            retry_after_unit=self._retry_after_unit,
-            window=self._counted_window,
-        )
+        info: ServerRateLimit | None = None  # what parse_server_rate_limit says of no hints
+        if raw.status == 429 or not RATE_LIMIT_HEADERS.isdisjoint(raw.headers):
+            info = parse_server_rate_limit(
+                raw.status,
+                raw.headers,
+                data,
+                now,
+                retry_after_unit=self._retry_after_unit,
+                window=self._counted_window,
+            )
         await self._observe(info, request)
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
@@ -898,11 +954,15 @@ class DhmadClient(_BaseClient):
     is first used in; create one per loop.
     """
 
-    account: Account
-    escrows: Escrows
-    checkout_sessions: CheckoutSessions
-    identity_verifications: IdentityVerifications
-    oauth: OAuth
+    account: _ResourceGroup[Account] = _ResourceGroup("dhmad_async.resources", "Account")
+    escrows: _ResourceGroup[Escrows] = _ResourceGroup("dhmad_async.resources", "Escrows")
+    checkout_sessions: _ResourceGroup[CheckoutSessions] = _ResourceGroup(
+        "dhmad_async.resources", "CheckoutSessions"
+    )
+    identity_verifications: _ResourceGroup[IdentityVerifications] = _ResourceGroup(
+        "dhmad_async.resources", "IdentityVerifications"
+    )
+    oauth: _ResourceGroup[OAuth] = _ResourceGroup("dhmad_async.resources", "OAuth")
 
     def __init__(
         self,
@@ -948,22 +1008,6 @@ class DhmadClient(_BaseClient):
         )
         if developer_token is not None:
             self._developer_token = developer_token.strip()
-        self._bind_resources()
-
-    def _bind_resources(self) -> None:
-        from dhmad_async.resources import (
-            Account,
-            CheckoutSessions,
-            Escrows,
-            IdentityVerifications,
-            OAuth,
-        )
-
-        self.account = Account(self)
-        self.escrows = Escrows(self)
-        self.checkout_sessions = CheckoutSessions(self)
-        self.identity_verifications = IdentityVerifications(self)
-        self.oauth = OAuth(self)
 
     @property
     def environment(self) -> str:
@@ -1052,8 +1096,10 @@ class DhmadDeveloperClient(_BaseClient):
     ``environment`` picks the public one.
     """
 
-    webhooks: WebhookEndpoints
-    signature: Signature
+    webhooks: _ResourceGroup[WebhookEndpoints] = _ResourceGroup(
+        "dhmad_async.resources", "WebhookEndpoints"
+    )
+    signature: _ResourceGroup[Signature] = _ResourceGroup("dhmad_async.resources", "Signature")
 
     def __init__(
         self,
@@ -1088,13 +1134,6 @@ class DhmadDeveloperClient(_BaseClient):
             clock=clock,
             own_rate_limit=own_rate_limit,
         )
-        self._bind_resources()
-
-    def _bind_resources(self) -> None:
-        from dhmad_async.resources import Signature, WebhookEndpoints
-
-        self.webhooks = WebhookEndpoints(self)
-        self.signature = Signature(self)
 
     def __repr__(self) -> str:
         return f"<DhmadDeveloperClient base_url={self.base_url!r} {self._state_name}>"

@@ -112,9 +112,17 @@ def encode_json(data: object) -> bytes:
     return text.encode("utf-8")
 
 
+# One decoder for every body: json.loads(..., parse_float=Decimal) would build a new
+# JSONDecoder (and its scanner) per call.
+_DECIMAL_DECODER: Final = json.JSONDecoder(parse_float=Decimal)
+
+
 def decode_json(body: bytes) -> Any:
     """Parse JSON with every non-integer number as ``Decimal`` (money never becomes float)."""
-    return json.loads(body, parse_float=Decimal)
+    if not isinstance(body, bytes | bytearray):
+        return json.loads(body, parse_float=Decimal)
+    # What json.loads does with bytes: UTF-8/16/32 told apart by their first bytes.
+    return _DECIMAL_DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
 
 
 def root_url(base_url: str) -> str:
@@ -179,6 +187,13 @@ def build_request(
 
 def parse_body(headers: Mapping[str, str], body: bytes) -> Any:
     """Decode a response body: JSON when it parses, else :data:`NOT_JSON` (or None if empty)."""
+    first = body[:1]
+    if first == b"{" or first == b"[":
+        # The common case, without the copies the whitespace checks below make.
+        try:
+            return decode_json(body)
+        except (ValueError, UnicodeDecodeError):
+            return NOT_JSON
     if not body.strip():
         return None
     # Servers mislabel JSON often enough (text/html error pages aside) that we

@@ -23,9 +23,13 @@ What it knows about the wire:
 - :func:`structure_response` also removes a ``{"data": …}`` envelope and the
   ``{"<resource>": …}`` envelope most endpoints answer with.
 
-Speed matters (the request-overhead benchmark): hooks are generated once per
-class by ``make_dict_structure_fn`` and cached by the converter, and
-:func:`structure` keeps its own dict from class to hook.
+Speed matters (the request-overhead benchmark): :func:`structure` first tries a
+fast function generated once per model (:func:`fast_structurer`), which sets the
+attributes directly and accepts only the shapes the lenient converter would turn
+into exactly the same model; on anything else it steps aside and the cattrs
+converter (hooks generated once per class by ``make_dict_structure_fn``) builds
+the model or reports every problem. Any caller of :func:`structure` (responses,
+webhook events, batch journals) gets the fast path.
 """
 
 from __future__ import annotations
@@ -38,13 +42,16 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from dhmad_async._errors import ResponseValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    # cattrs is imported when the lenient converter is first needed (an unexpected
+    # shape, an error report, unstructure): most processes never need it.
+    import cattrs
 
 __all__ = [
     "make_converter",
@@ -305,6 +312,8 @@ def _declared_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
 
 def _bookkeeping_overrides(cls: type[Any]) -> dict[str, Any]:
     """cattrs overrides that keep ``extra`` and the ``init=False`` fields off the wire."""
+    from cattrs.gen import override
+
     return {
         f.name: override(omit=True)
         for f in attrs.fields(cls)
@@ -313,6 +322,8 @@ def _bookkeeping_overrides(cls: type[Any]) -> dict[str, Any]:
 
 
 def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    from cattrs.gen import make_dict_structure_fn, override
+
     fields = _declared_fields(cls)
     keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
@@ -348,6 +359,8 @@ def _attrs_structure_factory(cls: type[Any], converter: cattrs.Converter) -> Cal
 
 
 def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> Callable[..., Any]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
     fields = _declared_fields(cls)
     keeps_extra = any(f.name == EXTRA_FIELD for f in attrs.fields(cls))
     overrides: dict[str, Any] = {
@@ -369,8 +382,284 @@ def _attrs_unstructure_factory(cls: type[Any], converter: cattrs.Converter) -> C
     return unstructure_model
 
 
+# --- the fast path ------------------------------------------------------------------------
+#
+# For each attrs model, plain Python source is generated once that reads the dict the
+# client decoded and sets the attributes directly: no cattrs dispatch, no per-field
+# try/except bookkeeping, no keyword-argument dict. It accepts only the shapes the
+# lenient converter turns into exactly the same model (same values, same types, same
+# ``extra``); anything else -- a missing required key, a list where an object was
+# expected, a value a simple hook refuses -- raises, and :func:`structure` then runs
+# the lenient converter on the whole body, which builds the model or reports every
+# problem. So the fast path can only be faster, never more or less lenient.
+
+
+class _NotFast(Exception):
+    """Strictly private: this body (or this class) is for the lenient converter."""
+
+
+_MISSING: Any = object()
+
+
+class _FastBuilder:
+    """Generates the fast structuring function of one attrs class (and of its nested ones)."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {
+            "_NotFast": _NotFast,
+            "_MISSING": _MISSING,
+            "_Decimal": Decimal,
+            "_fromiso": dt.datetime.fromisoformat,
+            "_UTC": _UTC,
+            "_s_str": _structure_str,
+            "_s_int": _structure_int,
+            "_s_bool": _structure_bool,
+            "_s_dec": _structure_decimal,
+            "_s_dt": _structure_datetime,
+            "_new": object.__new__,
+        }
+        self._counter = 0
+
+    def name(self, prefix: str, value: Any) -> str:
+        """Put ``value`` in the generated code's namespace under a fresh name."""
+        self._counter += 1
+        key = f"{prefix}{self._counter}"
+        self.namespace[key] = value
+        return key
+
+    def convert(self, tp: Any, var: str, pad: str, *, field_level: bool = False) -> list[str]:
+        """Lines that turn the decoded value in ``var`` into a ``tp`` in place, or raise."""
+        if tp is str:
+            return [f"{pad}if type({var}) is not str: {var} = _s_str({var}, None)"]
+        if tp is bool:
+            return [f"{pad}if {var} is not True and {var} is not False: raise _NotFast"]
+        if tp is int:
+            return [f"{pad}if type({var}) is not int: {var} = _s_int({var}, None)"]
+        if tp is Decimal:
+            return [
+                f"{pad}if type({var}) is _Decimal:",
+                f"{pad}    if not {var}.is_finite(): raise _NotFast",
+                f"{pad}else: {var} = _s_dec({var}, None)",
+            ]
+        if tp is dt.datetime:
+            return [
+                f"{pad}if type({var}) is str:",
+                f"{pad}    {var} = _fromiso({var})",
+                f"{pad}    if {var}.tzinfo is None: {var} = {var}.replace(tzinfo=_UTC)",
+                f"{pad}else: {var} = _s_dt({var}, None)",
+            ]
+        if tp is Any:
+            return []
+        if _is_open_enum(tp):
+            members = self.name("_members", tp._value2member_map_)
+            return [
+                f"{pad}if type({var}) is not str: raise _NotFast",
+                f"{pad}{var} = {members}.get({var}, {var})",
+            ]
+        if attrs.has(tp):
+            fast = self.name("_fast", _fast_function(tp))
+            return [
+                f"{pad}if type({var}) is not dict: raise _NotFast",
+                f"{pad}{var} = {fast}({var})",
+            ]
+        if _is_list_type(tp):
+            (item_type,) = typing.get_args(tp) or (Any,)
+            lines = []
+            if field_level:
+                # A null array reads as empty (see the module docstring).
+                lines.append(f"{pad}if {var} is None: {var} = []")
+                lines.append(f"{pad}elif type({var}) is not list: raise _NotFast")
+            else:
+                lines.append(f"{pad}if type({var}) is not list: raise _NotFast")
+            item_lines = self.convert(item_type, "x", "    ")
+            if item_lines:
+                item_fn = self.function("_item", "x", [*item_lines, "    return x"])
+                lines.append(f"{pad}else: {var} = [{item_fn}(x) for x in {var}]")
+            else:
+                lines.append(f"{pad}else: {var} = list({var})")
+            return lines
+        origin = typing.get_origin(tp)
+        if origin is dict and typing.get_args(tp) == (str, Any):
+            return [
+                f"{pad}if type({var}) is not dict: raise _NotFast",
+                f"{pad}{var} = {{(k if type(k) is str else _s_str(k, None)): x"
+                f" for k, x in {var}.items()}}",
+            ]
+        args = _union_args(tp)
+        if args is not None:
+            optional = _NONE_TYPE in args
+            rest = [arg for arg in args if arg is not _NONE_TYPE]
+            if optional and len(rest) == 1:
+                inner = self.convert(rest[0], var, pad + "    ", field_level=False)
+                return [f"{pad}if {var} is not None:", *inner] if inner else []
+            if str in rest and len(rest) == 2:
+                (other,) = [arg for arg in rest if arg is not str]
+                none_case = [f"{pad}if {var} is None: pass"] if optional else []
+                if _is_open_enum(other):
+                    members = self.name("_members", other._value2member_map_)
+                    return [
+                        *none_case,
+                        f"{pad}{'el' if optional else ''}if type({var}) is str:"
+                        f" {var} = {members}.get({var}, {var})",
+                        f"{pad}else: raise _NotFast",
+                    ]
+                if attrs.has(other):
+                    fast = self.name("_fast", _fast_function(other))
+                    return [
+                        *none_case,
+                        f"{pad}{'el' if optional else ''}if type({var}) is str: pass",
+                        f"{pad}elif type({var}) is dict: {var} = {fast}({var})",
+                        f"{pad}else: raise _NotFast",
+                    ]
+        raise _NotFast(f"no fast path for {tp!r}")
+
+    def function(self, prefix: str, arg: str, body: list[str]) -> str:
+        """Compile ``def <fresh name>(arg): body`` into the namespace; return its name."""
+        self._counter += 1
+        name = f"{prefix}{self._counter}"
+        source = "\n".join([f"def {name}({arg}):", *body])
+        exec(compile(source, f"<dhmad fast structure {name}>", "exec"), self.namespace)
+        return name
+
+
+def _slot_setters(cls: type[Any]) -> dict[str, Any]:
+    """Each slot of ``cls`` (and its bases) -> the slot descriptor's ``__set__``."""
+    setters: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, types.MemberDescriptorType):
+                setters[name] = value.__set__
+    return setters
+
+
+def _build_fast_function(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
+    """
+    Generate the fast structuring function of the attrs class ``cls``.
+
+    Raises :class:`_NotFast` for a class it cannot build exactly like the lenient
+    converter does (validators, converters, post-init hooks, a field type it does
+    not know, no slots): such classes always take the lenient path.
+    """
+    if any(
+        hasattr(cls, hook)
+        for hook in ("__attrs_post_init__", "__attrs_pre_init__", "__attrs_init__")
+    ):
+        raise _NotFast("init hooks")
+    every = attrs.fields(cls)
+    setters = _slot_setters(cls)
+    if set(setters) - {"__weakref__"} != {f.name for f in every}:
+        raise _NotFast("not a plain slotted class")
+    hints = typing.get_type_hints(cls)
+    builder = _FastBuilder()
+    fields = _declared_fields(cls)
+    keeps_extra = any(f.name == EXTRA_FIELD for f in every)
+    id_field = next((f for f in fields if f.name == "id"), None)
+    mongo_id = id_field is not None and wire_name(cls, id_field) == "id"
+    known = frozenset(wire_name(cls, f) for f in fields) | ({"_id"} if mongo_id else set())
+    cls_name = builder.name("_cls", cls)
+    body = [f"    o = _new({cls_name})"]
+    for field in every:
+        if field.validator is not None or field.converter is not None:
+            raise _NotFast("validators and converters")
+        setter = builder.name("_set", setters[field.name])
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            if default.takes_self:
+                raise _NotFast("factory taking self")
+            missing = f"{builder.name('_factory', default.factory)}()"
+        elif default is attrs.NOTHING:
+            missing = ""
+        else:
+            missing = builder.name("_default", default)
+        if field.name == EXTRA_FIELD or not field.init:
+            if field.name != EXTRA_FIELD:
+                if not missing:
+                    raise _NotFast("init=False field without a default")
+                body.append(f"    {setter}(o, {missing})")
+            continue
+        tp = hints.get(field.name, field.type)
+        key = repr(wire_name(cls, field))
+        args = _union_args(tp)
+        mongo = field.name == "id" and mongo_id  # "_id" is accepted wherever "id" is
+        if default is None and args is not None and _NONE_TYPE in args:
+            # Missing and null are the same here: both mean None.
+            if mongo:
+                body.append(f"    v = d.get({key}, _MISSING)")
+                body.append("    if v is _MISSING: v = d.get('_id')")
+            else:
+                body.append(f"    v = d.get({key})")
+            body += builder.convert(tp, "v", "    ", field_level=True)
+        else:
+            body.append(f"    v = d.get({key}, _MISSING)")
+            if mongo:
+                body.append("    if v is _MISSING: v = d.get('_id', _MISSING)")
+            body.append(
+                f"    if v is _MISSING: v = {missing}"
+                if missing
+                else "    if v is _MISSING: raise _NotFast"
+            )
+            convert = builder.convert(tp, "v", "        ", field_level=True)
+            if convert:
+                body += ["    else:", *convert]
+        body.append(f"    {setter}(o, v)")
+    if keeps_extra:
+        known_name = builder.name("_known", known)
+        setter = builder.name("_set", setters[EXTRA_FIELD])
+        body += [
+            f"    if {known_name}.issuperset(d): {setter}(o, {{}})",
+            f"    else: {setter}(o, {{k: x for k, x in d.items() if k not in {known_name}}})",
+        ]
+    body.append("    return o")
+    name = builder.function(f"structure_{cls.__name__}_", "d", body)
+    fn: Callable[[dict[str, Any]], Any] = builder.namespace[name]
+    return fn
+
+
+#: attrs class -> its fast function, or None once it is known not to have one.
+_FAST: dict[Any, Callable[[dict[str, Any]], Any] | None] = {}
+
+
+def _fast_function(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
+    """The cached fast function of ``cls``; raises :class:`_NotFast` if it has none."""
+    if cls in _FAST:
+        fast = _FAST[cls]
+        if fast is None:
+            raise _NotFast(f"no fast path for {cls!r}")
+        return fast
+    # A class nested in itself (directly or not) would recurse while it is built: the
+    # trampoline looks the finished function up at call time.
+    _FAST[cls] = lambda d: _FAST[cls](d)  # type: ignore[misc]
+    try:
+        fast = _build_fast_function(cls)
+    except Exception as exc:
+        # Not built: this class always takes the lenient path.
+        _FAST[cls] = None
+        raise _NotFast(f"no fast path for {cls!r}") from exc
+    _FAST[cls] = fast
+    return fast
+
+
+def fast_structurer(cls: type[Any]) -> Callable[[dict[str, Any]], Any] | None:
+    """
+    The generated fast structuring function of the attrs class ``cls``, or None.
+
+    It takes a decoded JSON object (a ``dict``) and returns the model, exactly
+    as the lenient converter would, or raises on anything it does not handle.
+    :func:`structure` uses it first; use :func:`structure`, not this.
+    """
+    if not attrs.has(cls):
+        _FAST[cls] = None
+        return None
+    try:
+        return _fast_function(cls)
+    except _NotFast:
+        return None
+
+
 def make_converter() -> cattrs.Converter:
     """Build a new converter configured for the DHMAD wire format."""
+    import cattrs
+
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     # Simple types first, as cattrs' docs advise; factories for composite types last.
     converter.register_structure_hook(str, _structure_str)
@@ -401,9 +690,23 @@ def make_converter() -> cattrs.Converter:
     return converter
 
 
-_CONVERTER = make_converter()
+_CONVERTER_CACHE: list[cattrs.Converter] = []
 # Class → hook; saves the converter's dispatch on every call.
 _HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+
+
+def _converter() -> cattrs.Converter:
+    """The module's lenient converter, built on first use (most bodies never need it)."""
+    if not _CONVERTER_CACHE:
+        _CONVERTER_CACHE.append(make_converter())
+    return _CONVERTER_CACHE[0]
+
+
+def __getattr__(name: str) -> Any:
+    # ``_CONVERTER`` is built lazily; the name still works for code that reads it.
+    if name == "_CONVERTER":
+        return _converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _format_exception(exc: BaseException, tp: type[Any] | None) -> str:
@@ -421,12 +724,27 @@ def _format_exception(exc: BaseException, tp: type[Any] | None) -> str:
 
 def structure(data: object, cls: type[T]) -> T:
     """Build a ``cls`` from decoded JSON, or raise ``ResponseValidationError``."""
+    fast = _FAST.get(cls, _MISSING)
+    if fast is _MISSING:
+        fast = fast_structurer(cls)
+    if fast is not None and type(data) is dict:
+        try:
+            return typing.cast(T, fast(data))
+        except Exception:
+            pass  # an unexpected shape: the lenient converter decides, and reports
+    return _structure_lenient(data, cls)
+
+
+def _structure_lenient(data: object, cls: type[T]) -> T:
+    """:func:`structure` through the cattrs converter: every shape it accepts, every error."""
     hook = _HOOKS.get(cls)
     if hook is None:
-        hook = _HOOKS[cls] = _CONVERTER.get_structure_hook(cls)
+        hook = _HOOKS[cls] = _converter().get_structure_hook(cls)
     try:
         return typing.cast(T, hook(data, cls))
     except Exception as exc:
+        import cattrs
+
         errors = cattrs.transform_error(exc, format_exception=_format_exception)
         name = getattr(cls, "__name__", repr(cls))
         shown = "; ".join(errors[:_MAX_MESSAGES])
@@ -498,4 +816,4 @@ def unstructure(obj: Any) -> Any:
     The keys a model kept in ``extra`` are written back, so
     ``structure(unstructure(model), type(model)) == model``.
     """
-    return _CONVERTER.unstructure(obj)
+    return _converter().unstructure(obj)

@@ -16,7 +16,7 @@ import contextlib
 import contextvars
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Final, Protocol
 
 import aiohttp
@@ -204,6 +204,57 @@ _SLOT_HELD_FOR: contextvars.ContextVar[object | None] = contextvars.ContextVar(
     "dhmad_async_slot_held_for", default=None
 )
 
+
+class _ConnectionSlot:
+    """
+    ``async with transport.connection_slot():`` -- one of the pool's slots for this task.
+
+    A plain class rather than ``@asynccontextmanager``: it is entered twice per
+    request (by the client, then by the transport inside it), and a generator-based
+    context manager costs a generator and its frames each time.
+    """
+
+    __slots__ = ("_held", "_semaphore", "_token", "_transport")
+
+    def __init__(self, transport: AiohttpTransport) -> None:
+        self._transport = transport
+        self._held = False
+        self._token: contextvars.Token[object | None] | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> None:
+        transport = self._transport
+        transport._check_fork()
+        if _SLOT_HELD_FOR.get() is transport:  # already held by this task: do not deadlock
+            return
+        semaphore = transport._semaphore
+        if semaphore is None:
+            semaphore = transport._semaphore = asyncio.Semaphore(transport._connections)
+        await semaphore.acquire()
+        self._held = True
+        try:
+            # The wait for a pooled connection may outlast aclose().
+            transport._raise_if_closed()
+        except BaseException:
+            self._release(semaphore)
+            raise
+        self._semaphore = semaphore
+        self._token = _SLOT_HELD_FOR.set(transport)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if not self._held:
+            return
+        if self._token is not None:
+            _SLOT_HELD_FOR.reset(self._token)
+            self._token = None
+        assert self._semaphore is not None  # set whenever _held is
+        self._release(self._semaphore)
+
+    def _release(self, semaphore: asyncio.Semaphore) -> None:
+        self._held = False
+        semaphore.release()
+
+
 # Sessions inherited across fork() are parked here for the life of the child:
 # closing them would shut down the parent's TLS streams on shared sockets, and
 # letting them be collected would warn about unclosed sessions.
@@ -230,6 +281,7 @@ class AiohttpTransport:
     __slots__ = (
         "_closed",
         "_connections",
+        "_last_timeout",
         "_local_address",
         "_owns_session",
         "_pid",
@@ -260,6 +312,7 @@ class AiohttpTransport:
         self._user_agent = user_agent
         self._pid = os.getpid()
         self._closed = False
+        self._last_timeout: tuple[Timeout, aiohttp.ClientTimeout] | None = None
 
     @property
     def max_connections(self) -> int:
@@ -303,27 +356,24 @@ class AiohttpTransport:
             )
         return self._session
 
-    @contextlib.asynccontextmanager
-    async def connection_slot(self) -> AsyncIterator[None]:
+    def connection_slot(self) -> contextlib.AbstractAsyncContextManager[None]:
         """
         Hold one of the ``max_connections`` slots; :meth:`request` inside it uses this one.
 
         Without it, :meth:`request` takes a slot itself.
         """
-        self._check_fork()
-        if _SLOT_HELD_FOR.get() is self:  # already held by this task: do not deadlock
-            yield
-            return
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self._connections)
-        async with self._semaphore:
-            # The wait for a pooled connection may outlast aclose().
-            self._raise_if_closed()
-            token = _SLOT_HELD_FOR.set(self)
-            try:
-                yield
-            finally:
-                _SLOT_HELD_FOR.reset(token)
+        return _ConnectionSlot(self)
+
+    def _client_timeout(self, timeout: Timeout) -> aiohttp.ClientTimeout:
+        """aiohttp's timeouts for ``timeout``, built once for the Timeout a client reuses."""
+        cached = self._last_timeout
+        if cached is not None and cached[0] is timeout:
+            return cached[1]
+        client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+        self._last_timeout = (timeout, client_timeout)
+        return client_timeout
 
     async def request(
         self,
@@ -336,10 +386,8 @@ class AiohttpTransport:
     ) -> RawResponse:
         """Send one attempt; the whole body is read and the connection released."""
         session = self._get_session()
-        client_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout.connect, sock_read=timeout.read
-        )
-        async with self.connection_slot():
+        client_timeout = self._client_timeout(timeout)
+        async with _ConnectionSlot(self):
             try:
                 async with (
                     asyncio.timeout(timeout.total),

@@ -278,7 +278,8 @@ async def test_a_bug_after_a_post_was_sent_becomes_a_flagged_dhmad_error(
     def broken(*args: object, **kwargs: object) -> None:
         raise KeyError("oops")
 
-    monkeypatch.setattr("dhmad_async._client.parse_server_rate_limit", broken)
+    # parse_body runs on every answer (the rate-limit parse is skipped without its headers).
+    monkeypatch.setattr("dhmad_async._sansio.parse_body", broken)
     transport = RecordingTransport(response(201, {"escrow": {"id": "e1"}}))
     client = make_client(transport)
     with pytest.raises(DhmadError) as caught:

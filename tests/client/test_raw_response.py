@@ -131,8 +131,13 @@ def test_every_resource_has_a_raw_twin_of_each_request_method() -> None:
     """with_raw_response offers every public method that sends one request, and nothing else."""
     client = make_client(RecordingTransport())
     developer = DhmadDeveloperClient("devtok", transport=RecordingTransport())
-    bound = {type(r).__name__: r for r in vars(client).values() if isinstance(r, Resource)}
-    bound |= {type(r).__name__: r for r in vars(developer).values() if isinstance(r, Resource)}
+    # Resource groups are built on first access, so read every public attribute.
+    bound = {
+        type(r).__name__: r
+        for c in (client, developer)
+        for name in dir(c)
+        if not name.startswith("_") and isinstance(r := getattr(c, name), Resource)
+    }
     classes = {
         cls.__name__
         for cls in vars(resources_pkg).values()
