@@ -100,6 +100,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     _m(
+        "view-whole-buffer",
+        "a memoryview body MACed over its whole underlying buffer, not the bytes it shows",
+        "dhmad_async/webhooks/_verifier.py",
+        ["tests/webhooks/test_webhook_fuzz.py"],
+        Edit(
+            "            return bytes(body)\n",
+            "            return bytes(body.obj) if isinstance(body, memoryview) else bytes(body)\n",
+        ),
+    ),
+    _m(
         "default-limit",
         "default client budget raised from 100 to 120 requests per minute",
         "dhmad_async/_config.py",

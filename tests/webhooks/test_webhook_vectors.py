@@ -15,6 +15,7 @@ import hmac
 import itertools
 
 import pytest
+from webhook_support import reference_key, reference_mac
 
 from dhmad_async.webhooks import (
     DEFAULT_SCHEME,
@@ -55,17 +56,6 @@ def _clock() -> float:
     return NOW
 
 
-def reference_key(key_encoding: str, secret: str) -> bytes:
-    """The HMAC key bytes, decoded here with the standard library alone."""
-    if key_encoding == "utf-8":
-        return secret.encode("utf-8")
-    if key_encoding == "hex":
-        return bytes.fromhex(secret)
-    if key_encoding == "whsec":
-        return base64.b64decode(secret.removeprefix("whsec_"))
-    return base64.b64decode(secret)
-
-
 def reference_signature(
     body: bytes,
     *,
@@ -77,12 +67,9 @@ def reference_signature(
     event_id: str = EVENT_ID,
 ) -> str:
     """The encoded MAC of the templated message, computed with hmac/hashlib/base64 only."""
-    before, after = template.split("{body}")
-
-    def fill(part: str) -> bytes:
-        return part.replace("{timestamp}", timestamp).replace("{id}", event_id).encode()
-
-    mac = hmac.new(key, fill(before) + body + fill(after), getattr(hashlib, digest)).digest()
+    mac = reference_mac(
+        body, digest=digest, template=template, key=key, timestamp=timestamp, event_id=event_id
+    )
     return mac.hex() if encoding == "hex" else base64.b64encode(mac).decode("ascii")
 
 
@@ -243,13 +230,14 @@ def test_every_scheme_rejects_a_mac_wrong_in_any_single_byte(scheme: SignatureSc
     """
     secret = SECRETS[scheme.key]
     key = reference_key(scheme.key, secret)
-    before, after = scheme.message.split("{body}")
-    message = (
-        before.replace("{timestamp}", STAMP).replace("{id}", EVENT_ID).encode()
-        + BODY
-        + after.replace("{timestamp}", STAMP).replace("{id}", EVENT_ID).encode()
+    mac = reference_mac(
+        BODY,
+        digest=scheme.digest,
+        template=scheme.message,
+        key=key,
+        timestamp=STAMP,
+        event_id=EVENT_ID,
     )
-    mac = hmac.new(key, message, getattr(hashlib, scheme.digest)).digest()
     verifier = WebhookVerifier(secret, scheme=scheme, clock=_clock)
     for position in range(len(mac)):
         forged = bytearray(mac)
