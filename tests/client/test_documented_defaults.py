@@ -29,6 +29,7 @@ from dhmad_async import (
     RetryPolicy,
 )
 from dhmad_async._config import DEFAULT_RATE_LIMIT
+from dhmad_async._transport import RawResponse
 from dhmad_async.resources.escrows import EscrowParams
 from dhmad_async.testing import FakeClock
 
@@ -49,11 +50,11 @@ async def test_default_client_sends_at_most_100_requests_in_any_counted_window()
     clock = FakeClock()
     sent_at: list[float] = []
 
-    def answer(_: Sent) -> object:
+    def answer(_: Sent) -> RawResponse:
         sent_at.append(clock.monotonic())
         return response(200, sample("me"))
 
-    transport = RecordingTransport(answer)  # type: ignore[arg-type]
+    transport = RecordingTransport(answer)
     client = DhmadClient(SANDBOX_KEY, transport=transport, clock=clock)
     async with client:
         calls = [asyncio.create_task(client.account.me()) for _ in range(130)]
@@ -145,11 +146,11 @@ async def test_a_429_retry_after_is_waited_in_full_by_the_limiter_and_the_retry(
         response(200, sample("me")),
     ]
 
-    def answer(_: Sent) -> object:
+    def answer(_: Sent) -> RawResponse:
         sent_at.append(clock.monotonic())
         return replies.pop(0)
 
-    transport = RecordingTransport(answer)  # type: ignore[arg-type]
+    transport = RecordingTransport(answer)
     rate_limit = RateLimit(pause_jitter=0.0)
     retry = RetryPolicy(attempts=2, wait_jitter=0.0)
     async with DhmadClient(
@@ -171,11 +172,11 @@ async def test_a_429_retry_after_is_waited_in_full_by_the_limiter_and_the_retry(
 @pytest.mark.parametrize("failures_before", [0, 1, 2])
 async def test_cancelled_error_from_any_attempt_is_not_retried(failures_before: int) -> None:
     """A CancelledError ends the call at once, whether attempt 1, 2 or 3 raised it."""
-    failures: list[object] = [
+    failures: list[BaseException] = [
         APIConnectionError("refused", request_sent=False) for _ in range(failures_before)
     ]
     transport = RecordingTransport(response(200, sample("me"))).queue(
-        *failures,  # type: ignore[arg-type]
+        *failures,
         asyncio.CancelledError(),
     )
     async with make_client(transport, retry=RetryPolicy(attempts=5, wait_jitter=0.0)) as client:
