@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Playwright drives the system Chromium (scripts/ensure_chromium.sh); it never downloads one.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test demo bench lint typecheck format clean chromium
+.PHONY: test demo bench lint typecheck format clean chromium mutate
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ chromium:
 # Redis (and later services) are started privately when none answers: scripts/with_services.sh.
 test: lint typecheck chromium
 	scripts/with_services.sh $(PY) $(PY) -m pytest
+
+# Each deliberate bug in scripts/mutate.py, applied to a temporary copy, must fail the tests
+# named for it (docs/testing.md, "Mutation check"). Not part of `make test`: about 2 minutes.
+mutate: $(STAMP)
+	scripts/with_services.sh $(PY) $(PY) scripts/mutate.py
 
 demo: $(STAMP)
 	$(PY) -m dhmad_async demo

@@ -240,3 +240,21 @@ async def test_attempts_one_means_no_retry() -> None:
     with pytest.raises(InternalServerError):
         await _run(script, idempotent=True, policy=RetryPolicy.disabled())
     assert script.calls == [1]
+
+
+async def test_cancelled_error_from_a_later_attempt_is_not_retried() -> None:
+    """CancelledError raised by attempt 2 (inside tenacity's loop) is final too."""
+    script = Script(APIConnectionError(request_sent=False), asyncio.CancelledError(), "ok")
+    clock = InstantClock()
+    with pytest.raises(asyncio.CancelledError):
+        await _run(script, idempotent=True, clock=clock)
+    assert script.calls == [1, 2]
+    assert clock.sleeps == [POLICY.wait_initial]
+
+
+async def test_retry_after_above_the_backoff_cap_is_honoured_in_full() -> None:
+    """wait_max bounds the computed backoff only: a 30 s Retry-After waits 30 s, not 8."""
+    script = Script(InternalServerError(status=503, retry_after=30.0), "ok")
+    clock = InstantClock()
+    assert await _run(script, idempotent=True, clock=clock) == "ok"
+    assert clock.sleeps == [30.0]

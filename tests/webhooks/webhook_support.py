@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -46,6 +49,45 @@ def delivery(
         body, secret, event_type=event_type, event_id=event_id, timestamp=format_timestamp(when)
     )
     return body, headers
+
+
+def reference_key(key_encoding: str, secret: str) -> bytes:
+    """HMAC key bytes for a scheme's ``key`` setting, decoded with the standard library alone."""
+    if key_encoding == "utf-8":
+        return secret.encode("utf-8")
+    if key_encoding == "hex":
+        return bytes.fromhex(secret)
+    if key_encoding == "whsec":
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return base64.b64decode(secret)
+
+
+def reference_mac(
+    body: bytes, *, digest: str, template: str, key: bytes, timestamp: str, event_id: str
+) -> bytes:
+    """The raw MAC of ``template`` filled in, computed with hmac/hashlib only (never sign())."""
+    before, after = template.split("{body}")
+
+    def fill(part: str) -> bytes:
+        return part.replace("{timestamp}", timestamp).replace("{id}", event_id).encode()
+
+    return hmac.new(key, fill(before) + body + fill(after), getattr(hashlib, digest)).digest()
+
+
+def reference_signature(
+    body: bytes, scheme: Any, secret: str, *, timestamp: str = "", event_id: str = ""
+) -> str:
+    """The ``X-Webhook-Signature`` value for ``scheme``, computed independently of sign()."""
+    mac = reference_mac(
+        body,
+        digest=scheme.digest,
+        template=scheme.message,
+        key=reference_key(scheme.key, secret),
+        timestamp=timestamp,
+        event_id=event_id,
+    )
+    encoded = mac.hex() if scheme.encoding == "hex" else base64.b64encode(mac).decode("ascii")
+    return str(scheme.header_prefix) + encoded
 
 
 class Recorder:
