@@ -96,14 +96,27 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
 
 class _Checked:
-    """What the checks established: the body, the bytes the MAC matched, the parsed payload."""
+    """What the checks established: the body, the bytes the MAC matched, the parsed payload.
 
-    __slots__ = ("body", "payload", "signed")
+    ``timestamp`` and ``event_id`` are the headers as found, or None when the checks
+    did not need to read them.
+    """
 
-    def __init__(self, body: bytes, signed: bytes, payload: dict[str, Any] | None) -> None:
+    __slots__ = ("body", "event_id", "payload", "signed", "timestamp")
+
+    def __init__(
+        self,
+        body: bytes,
+        signed: bytes,
+        payload: dict[str, Any] | None,
+        timestamp: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
         self.body = body
         self.signed = signed
         self.payload = payload
+        self.timestamp = timestamp
+        self.event_id = event_id
 
 
 class WebhookVerifier:
@@ -161,6 +174,13 @@ class WebhookVerifier:
         self._keys: tuple[PreparedKey, ...] = tuple(scheme.prepare(s) for s in secrets if s)
         self._needs_ts = scheme.needs_timestamp
         self._needs_id = scheme.needs_id
+        # The message is the body alone (the default scheme): the MAC loop then
+        # works on the keyed states directly, with no template to render.
+        self._plain_states: tuple[Any, ...] | None = (
+            tuple(key.state for key in self._keys)
+            if self._keys and all(key.plain for key in self._keys)
+            else None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -267,40 +287,52 @@ class WebhookVerifier:
         signature = _header(headers, SIGNATURE_HEADER, "x-webhook-signature")
         if signature is None:
             raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {SIGNATURE_HEADER}")
-        timestamp = ""
+        timestamp = None
         if self.tolerance is not None or self._needs_ts:
-            found = _header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp")
-            if found is None:
+            timestamp = _header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp")
+            if timestamp is None:
                 raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {TIMESTAMP_HEADER}")
-            timestamp = found
             if self.tolerance is not None and check_window:
-                self._check_window(found)
-        event_id = ""
+                self._check_window(timestamp)
+        event_id = None
         if self._needs_id:
-            found = _header(headers, ID_HEADER, "x-webhook-id")
-            if found is None:
+            event_id = _header(headers, ID_HEADER, "x-webhook-id")
+            if event_id is None:
                 raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {ID_HEADER}")
-            event_id = found
         candidates = self.scheme.decode_signatures(signature)
         if not candidates:
             raise WebhookVerificationError(_R.MALFORMED_SIGNATURE, "signature is malformed")
-        body = _as_bytes(body)
-        if self._matches(body, candidates, timestamp, event_id):
-            return _Checked(body, body, None)
+        if type(body) is not bytes:
+            body = _as_bytes(body)
+        ts_text, id_text = timestamp or "", event_id or ""
+        if self._matches(body, candidates, ts_text, id_text):
+            return _Checked(body, body, None, timestamp, event_id)
         if self.allow_reserialized and not raw_only:
             payload = parse_body(body)
             try:
                 again = js_stringify(payload)
             except (TypeError, ValueError, RecursionError, OverflowError):
                 again = b""
-            if again != body and self._matches(again, candidates, timestamp, event_id):
+            if again != body and self._matches(again, candidates, ts_text, id_text):
                 # The MAC covers the re-serialised form, so that form is the signed
                 # content: every re-encoding of one body shares its dedup key.
-                return _Checked(body, again, payload)
+                return _Checked(body, again, payload, timestamp, event_id)
         raise WebhookVerificationError(_R.NO_MATCHING_SIGNATURE, "no signature matched")
 
     def _matches(self, body: Any, candidates: list[bytes], timestamp: str, event_id: str) -> bool:
+        """Whether any key's MAC equals any candidate; each compare is constant-time."""
         compare = hmac.compare_digest
+        states = self._plain_states
+        if states is not None:
+            # Fast path, the default scheme: the same MAC as PreparedKey.mac, inlined.
+            for state in states:
+                mac = state.copy()
+                mac.update(body)
+                expected = mac.digest()
+                for candidate in candidates:
+                    if compare(expected, candidate):
+                        return True
+            return False
         for key in self._keys:
             expected = key.mac(body, timestamp, event_id)
             for candidate in candidates:
@@ -327,12 +359,19 @@ class WebhookVerifier:
 
     def _event(self, checked: _Checked, headers: Mapping[str, str]) -> WebhookEvent:
         payload = checked.payload if checked.payload is not None else parse_body(checked.body)
+        # Headers the checks already read are not looked up again.
+        event_id = checked.event_id
+        if event_id is None:
+            event_id = _header(headers, ID_HEADER, "x-webhook-id")
+        timestamp = checked.timestamp
+        if timestamp is None:
+            timestamp = _header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp")
         return build_event(
             payload,
             body=checked.body,
             signed_body=checked.signed,
             header_type=_header(headers, EVENT_HEADER, "x-webhook-event"),
-            header_id=_header(headers, ID_HEADER, "x-webhook-id"),
-            header_timestamp=_header(headers, TIMESTAMP_HEADER, "x-webhook-timestamp"),
+            header_id=event_id,
+            header_timestamp=timestamp,
             header_id_signed=self._needs_id,
         )
