@@ -447,6 +447,11 @@ def build_event(
     ``signed_body`` is the body in the form the MAC was checked over (default:
     ``body``); the dedup key is computed from it by :func:`dedup_key_for`.
     ``header_id_signed`` says whether the scheme signs ``X-Webhook-Id``.
+
+    The key's digest (a SHA-256 over the whole signed body, as costly as the MAC
+    itself) is computed the first time ``dedup_key`` is read, so a handler without
+    deduplication does not pay for it; its inputs are captured here, so the key is
+    the one this function would have computed eagerly.
     """
     event_type = (
         _str(_first(payload, "type", "event", "eventType", "event_type")) or header_type or ""
@@ -459,10 +464,13 @@ def build_event(
     data = payload.get("data")
     if not isinstance(data, Mapping):
         data = payload  # payload at the top level (an INF variant, REFERENCE §4.4)
-    dedup_key, ambiguous = dedup_key_for(
-        payload,
-        signed_body=body if signed_body is None else signed_body,
-        signed_id=header_id if header_id_signed else None,
+    label_type, subject_id, status, ambiguous = _dedup_inputs(payload)
+    pending = _PendingKey(
+        label_type,
+        subject_id,
+        status,
+        body if signed_body is None else signed_body,
+        header_id if header_id_signed else None,
     )
     cls = EVENT_CLASSES.get(event_type, WebhookEvent)
     return cls(
@@ -471,9 +479,72 @@ def build_event(
         timestamp=timestamp,
         data=data,
         raw=payload,
-        dedup_key=dedup_key,
+        dedup_key=pending,  # type: ignore[arg-type]  # a str once read, see _LazyDedupKey
         dedup_ambiguous=ambiguous,
     )
+
+
+_TS_KEYS = ("createdAt", "timestamp", "created_at")
+
+
+class _PendingKey:
+    """The inputs of a dedup key not yet computed (see :func:`build_event`)."""
+
+    __slots__ = ("event_type", "signed_body", "signed_id", "status", "subject_id")
+
+    def __init__(
+        self,
+        event_type: str | None,
+        subject_id: str | None,
+        status: str | None,
+        signed_body: bytes,
+        signed_id: str | None,
+    ) -> None:
+        self.event_type = event_type
+        self.subject_id = subject_id
+        self.status = status
+        self.signed_body = signed_body
+        self.signed_id = signed_id
+
+    def compute(self) -> str:
+        return _dedup_key(
+            self.event_type, self.subject_id, self.status, self.signed_body, self.signed_id
+        )
+
+    def __repr__(self) -> str:
+        return "<dedup key not computed yet>"
+
+
+class _LazyDedupKey:
+    """``WebhookEvent.dedup_key``: the attrs slot, computing a pending key on first read.
+
+    It wraps the slot descriptor attrs made, so the field keeps its name, its
+    place in ``__init__``, ``==``, ``attrs.asdict``, ``evolve`` and pickling; each of
+    those reads the attribute and so sees the computed string, never the pending
+    inputs. Frozen-ness is unchanged: attrs' ``__setattr__`` refuses assignment
+    before any descriptor is consulted, and only ``__init__`` (via
+    ``object.__setattr__``) and this getter store into the slot.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if type(value) is _PendingKey:
+            value = value.compute()
+            self._slot.__set__(obj, value)  # also drops the reference to the body
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._slot.__set__(obj, value)
+
+
+# Installed after class creation: attrs builds the slotted class, then the slot's
+# descriptor is wrapped (setattr: mypy sees the field as a plain str attribute).
+setattr(WebhookEvent, "dedup_key", _LazyDedupKey(WebhookEvent.__dict__["dedup_key"]))  # noqa: B010
 
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -518,6 +589,12 @@ def dedup_key_for(
     content has no ``updatedAt`` and no event timestamp, so a genuine repeat
     (``paid`` again after a rejected delivery) is byte-identical to a replay.
     """
+    event_type, subject_id, status, ambiguous = _dedup_inputs(payload)
+    return _dedup_key(event_type, subject_id, status, signed_body, signed_id), ambiguous
+
+
+def _dedup_inputs(payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, bool]:
+    """The readable parts of the dedup key, and whether the signed content is ambiguous."""
     subject, enveloped = _subject(payload)
     event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
     subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
@@ -525,13 +602,22 @@ def dedup_key_for(
     versioned = _first(subject, "updatedAt", "updated_at") is not None or (
         enveloped and _first(payload, "createdAt", "timestamp", "created_at") is not None
     )
+    # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
+    # the event or the webhook, and a per-event id already makes the bytes differ.
+    return event_type, subject_id, status, not versioned
+
+
+def _dedup_key(
+    event_type: str | None,
+    subject_id: str | None,
+    status: str | None,
+    signed_body: bytes,
+    signed_id: str | None,
+) -> str:
     digest = hashlib.sha256(b"dhmad-webhook-dedup/2\n")
     if signed_id is not None:
         encoded = signed_id.encode("utf-8", "surrogatepass")
         digest.update(b"id:%d:" % len(encoded) + encoded)
     digest.update(b"body:")
     digest.update(signed_body)
-    key = ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
-    # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
-    # the event or the webhook, and a per-event id already makes the bytes differ.
-    return key, not versioned
+    return ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
