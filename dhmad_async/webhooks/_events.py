@@ -82,6 +82,15 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _datetime(value: Any) -> datetime | None:
+    if type(value) is str and len(value) == 24 and value[-1] == "Z" and value[4] == "-":
+        # Fast path for JS toISOString() output, the usual form: parsing it directly
+        # gives the same aware UTC datetime as the epoch round trip below (millisecond
+        # values are exact in both), without the float. Anything else, or a value
+        # fromisoformat refuses, takes the general path.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -453,12 +462,16 @@ def build_event(
     deduplication does not pay for it; its inputs are captured here, so the key is
     the one this function would have computed eagerly.
     """
-    event_type = (
-        _str(_first(payload, "type", "event", "eventType", "event_type")) or header_type or ""
-    )
-    body_id = _str(_first(payload, "id", "eventId", "event_id"))
+    found_type = payload.get("type")
+    if type(found_type) is not str:  # the usual envelope has a string "type"
+        found_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
+    event_type = found_type or header_type or ""
+    body_id = payload.get("id")
+    if type(body_id) is not str:
+        body_id = _str(_first(payload, "id", "eventId", "event_id"))
     event_id = body_id or header_id
-    timestamp = _datetime(_first(payload, "createdAt", "timestamp", "created_at"))
+    created = payload.get("createdAt")
+    timestamp = _datetime(created if created is not None else _first(payload, *_TS_KEYS))
     if timestamp is None and header_timestamp is not None:
         timestamp = _datetime(header_timestamp)
     data = payload.get("data")
