@@ -475,7 +475,7 @@ def build_event(
     if timestamp is None and header_timestamp is not None:
         timestamp = _datetime(header_timestamp)
     data = payload.get("data")
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         data = payload  # payload at the top level (an INF variant, REFERENCE §4.4)
     label_type, subject_id, status, ambiguous = _dedup_inputs(payload)
     pending = _PendingKey(
@@ -568,14 +568,19 @@ def _label(value: str | None) -> str:
     return _UNSAFE_KEY_CHARS.sub("_", value)[:64] if value else "-"
 
 
+def _is_mapping(value: Any) -> bool:
+    # A parsed body's objects are dicts: skip the (slower) ABC check for them.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _subject(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
     """The object an event is about (escrow or verification), and whether it is enveloped."""
     data = payload.get("data")
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         return payload, False
     for name in ("escrow", "verification", "identityVerification"):
         value = data.get(name)
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             return value, True
     return data, True
 
@@ -609,11 +614,28 @@ def dedup_key_for(
 def _dedup_inputs(payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, bool]:
     """The readable parts of the dedup key, and whether the signed content is ambiguous."""
     subject, enveloped = _subject(payload)
-    event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
-    subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
-    status = _str(_first(subject, "status", "kyc_status", "kycStatus"))
-    versioned = _first(subject, "updatedAt", "updated_at") is not None or (
-        enveloped and _first(payload, "createdAt", "timestamp", "created_at") is not None
+    # Each look-up tries the usual name first (a string there is what the alias
+    # chain would return), then the chain.
+    event_type = payload.get("type")
+    if type(event_type) is not str:
+        event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
+    subject_id = subject.get("id")
+    if type(subject_id) is not str:
+        subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
+    status = subject.get("status")
+    if type(status) is not str:
+        status = _str(_first(subject, "status", "kyc_status", "kycStatus"))
+    versioned = (
+        subject.get("updatedAt") is not None
+        or subject.get("updated_at") is not None
+        or (
+            enveloped
+            and (
+                payload.get("createdAt") is not None
+                or payload.get("timestamp") is not None
+                or payload.get("created_at") is not None
+            )
+        )
     )
     # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
     # the event or the webhook, and a per-event id already makes the bytes differ.

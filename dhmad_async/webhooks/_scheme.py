@@ -185,6 +185,9 @@ class SignatureScheme:
                         return [fast]
             tokens = header_value.replace(",", " ").split()
         else:
+            fast_b64 = self._decode_single_b64(header_value)
+            if fast_b64 is not None:
+                return [fast_b64]
             tokens = header_value.split()
         out: list[bytes] = []
         for token in tokens:
@@ -197,6 +200,29 @@ class SignatureScheme:
             if raw is not None and len(raw) == self._digest_size:
                 out.append(raw)
         return out
+
+    def _decode_single_b64(self, header_value: str) -> bytes | None:
+        """One ``prefix + standard base64`` signature (Standard Webhooks' usual header).
+
+        Returns what the general loop would for such a header, or None to let it run:
+        more than one token, no accepted prefix, URL-safe or malformed base64.
+        """
+        lowered = header_value[:16].lower()  # prefixes are matched case-insensitively
+        for prefix in self.accepted_prefixes:
+            if lowered.startswith(prefix.lower()):
+                token = header_value[len(prefix) :]
+                break
+        else:
+            return None
+        if len(token) != 4 * ((self._digest_size + 2) // 3) or not token.isascii():
+            return None
+        if " " in token or "-" in token or "_" in token or token != token.strip():
+            return None
+        try:
+            raw = base64.b64decode(token, validate=True)
+        except (ValueError, binascii.Error):
+            return None
+        return raw if len(raw) == self._digest_size else None
 
     def _decode_one(self, token: str) -> bytes | None:
         if not token or not token.isascii():
