@@ -412,3 +412,66 @@ def test_build_event_look_ups(
     )
     assert (event.type, event.id, event.timestamp) == (want_type, want_id, want_time)
     assert event.dedup_key == dedup_key_for(payload, signed_body=b"{}")[0]
+
+
+# -- epoch-seconds timestamps, single base64 signatures, dedup inputs ---------------------
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+@_SETTINGS
+def test_epoch_digits_fast_path_equals_the_numeric_branch(number: int) -> None:
+    text = str(number)
+    assert parse_timestamp(text) == parse_timestamp(f" {text} ")  # padded: general branch
+    assert parse_timestamp("0" + text) == parse_timestamp(f"+{text}")
+
+
+def test_non_ascii_digits_take_the_general_branch() -> None:
+    arabic = "١٧٦٧٢٢٥٦٠٠"  # Arabic-Indic digits: str.isdigit, not ASCII
+    assert parse_timestamp(arabic) == parse_timestamp(f" {arabic} ") == NOW
+    assert parse_timestamp("²") is None
+
+
+@given(mac=st.binary(min_size=32, max_size=32), prefix=st.sampled_from(["v1,", "V1,", ""]))
+@_SETTINGS
+def test_single_base64_fast_path_equals_the_token_loop(mac: bytes, prefix: str) -> None:
+    scheme = STANDARD_WEBHOOKS_SCHEME
+    for encoded in (base64.b64encode(mac).decode(), base64.urlsafe_b64encode(mac).decode()):
+        header = prefix + encoded
+        # A second, malformed token forces the general loop; it adds nothing.
+        assert scheme.decode_signatures(header) == scheme.decode_signatures(header + " v1,!!")
+        if prefix:
+            assert scheme.decode_signatures(header) == [mac]
+
+
+@pytest.mark.parametrize(
+    ("payload", "label", "ambiguous"),
+    [
+        (
+            {"type": "escrow.status.updated", "data": {"escrow": {"id": "e1", "status": "paid"}}},
+            "escrow.status.updated:e1:paid:",
+            True,
+        ),
+        (  # aliases only: every direct look-up misses
+            {"event": "contract.signed", "data": {"escrow": {"_id": 42, "status": None}}},
+            "contract.signed:42:-:",
+            True,
+        ),
+        (
+            {
+                "type": "identity.verification.updated",
+                "created_at": "x",
+                "data": {"verification": {"verificationId": "v1", "kyc_status": "approved"}},
+            },
+            "identity.verification.updated:v1:approved:",
+            False,
+        ),
+        ({"id": "e2", "status": "paid", "updated_at": "x"}, "-:e2:paid:", False),  # top level
+        ({"status": "paid", "createdAt": "x"}, "-:-:paid:", True),  # not enveloped: no version
+    ],
+)
+def test_dedup_inputs_follow_the_alias_chains(
+    payload: dict[str, Any], label: str, ambiguous: bool
+) -> None:
+    key, is_ambiguous = dedup_key_for(payload, signed_body=b"{}")
+    assert key.startswith(label)
+    assert is_ambiguous is ambiguous
