@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import attrs
 
@@ -568,7 +568,7 @@ def _label(value: str | None) -> str:
     return _UNSAFE_KEY_CHARS.sub("_", value)[:64] if value else "-"
 
 
-def _is_mapping(value: Any) -> bool:
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     # A parsed body's objects are dicts: skip the (slower) ABC check for them.
     return type(value) is dict or isinstance(value, Mapping)
 
