@@ -223,7 +223,9 @@ class SlidingWindowLimiter:
         """
         if self._closed:
             raise ClientClosedError("This rate limiter was closed; create a new one.")
-        loop = self._bind_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            loop = self._bind_loop()
         policy = self.policy
         now = self._clock.monotonic()
         # current_task() only when a probe is involved: it is per-call work that

@@ -132,3 +132,22 @@ def test_one_pass_grant_serves_a_burst_in_one_pass() -> None:
     assert [t for _, _, t in fast] == [0.0] * 10 + [10.0] * 10 + [20.0] * 10
     assert general_passes == 20  # one per grant
     assert fast_passes == 2  # one per instant
+
+
+def test_acquire_rebinds_to_a_new_loop_through_the_inlined_check() -> None:
+    """acquire() compares the running loop inline and binds through _bind_loop on a change."""
+    clock = FakeClock()
+    limiter = SlidingWindowLimiter(
+        RateLimit(requests=5, per=1.0, burst=5, margin=0.0, pause_jitter=0.0), clock=clock
+    )
+
+    async def once() -> asyncio.AbstractEventLoop:
+        await limiter.acquire()
+        return asyncio.get_running_loop()
+
+    first = asyncio.run(once())
+    assert limiter._loop is first
+    second = asyncio.run(once())
+    assert second is not first
+    assert limiter._loop is second
+    assert len(limiter._log) == 2
