@@ -71,6 +71,13 @@ def _parse_template(template: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(tokens[:split]), tuple(tokens[split + 1 :])
 
 
+def _format_of(tokens: tuple[str, ...]) -> str:
+    """``tokens`` as a ``str.format`` template over (timestamp, id); literals have no braces."""
+    return "".join(
+        "{0}" if token == "{timestamp}" else "{1}" if token == "{id}" else token for token in tokens
+    )
+
+
 def _render(tokens: tuple[str, ...], timestamp: str, event_id: str) -> bytes:
     out: list[str] = []
     for token in tokens:
@@ -285,14 +292,17 @@ class PreparedKey:
 
     __slots__ = ("_after", "_base", "_before", "_pads", "_plain", "scheme")
 
+    # _before/_after hold the template parts around the body as str.format
+    # templates (see _format_of): one format call renders what _render renders.
+
     def __init__(self, scheme: SignatureScheme, key: bytes, *, native: bool = True) -> None:
         self.scheme = scheme
         # Keyed states derived once and copied per message, so no message re-derives
         # the padded key.
         self._pads: tuple[Any, Any] | None = hmac_pads(key, scheme.digest) if native else None
         self._base: Any = hmac.new(key, digestmod=scheme.digest) if self._pads is None else None
-        self._before = scheme._before
-        self._after = scheme._after
+        self._before = _format_of(scheme._before)
+        self._after = _format_of(scheme._after)
         self._plain = not self._before and not self._after
 
     @property
@@ -316,11 +326,12 @@ class PreparedKey:
         """Return the raw MAC of ``body`` (and timestamp/id when the template uses them)."""
         pads = self._pads
         h = self._base.copy() if pads is None else pads[0].copy()
+        # "surrogatepass" as in _render: rendering stays total for odd header values.
         if self._before:
-            h.update(_render(self._before, timestamp, event_id))
+            h.update(self._before.format(timestamp, event_id).encode("utf-8", "surrogatepass"))
         h.update(body)
         if self._after:
-            h.update(_render(self._after, timestamp, event_id))
+            h.update(self._after.format(timestamp, event_id).encode("utf-8", "surrogatepass"))
         if pads is None:
             return h.digest()  # type: ignore[no-any-return]
         outer = pads[1].copy()
