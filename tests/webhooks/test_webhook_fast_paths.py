@@ -475,3 +475,17 @@ def test_dedup_inputs_follow_the_alias_chains(
     key, is_ambiguous = dedup_key_for(payload, signed_body=b"{}")
     assert key.startswith(label)
     assert is_ambiguous is ambiguous
+
+
+@given(
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ !",
+        min_size=44,
+        max_size=44,
+    )
+)
+@_SETTINGS
+def test_single_base64_fast_path_equals_the_token_loop_on_any_44_characters(token: str) -> None:
+    scheme = STANDARD_WEBHOOKS_SCHEME
+    header = "v1," + token
+    assert scheme.decode_signatures(header) == scheme.decode_signatures(header + " v1,!!")
