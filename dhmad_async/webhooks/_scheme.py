@@ -321,6 +321,14 @@ class PreparedKey:
         """
         return self._pads
 
+    @property
+    def templates(self) -> tuple[str, str]:
+        """The signed message around the body, as ``str.format`` templates over (timestamp, id).
+
+        ``""`` for an empty part; the body alone (the default scheme) is ``("", "")``.
+        """
+        return self._before, self._after
+
     def __repr__(self) -> str:
         return f"PreparedKey(scheme={self.scheme.name!r}, key=<hidden>)"
 

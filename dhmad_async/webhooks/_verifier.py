@@ -181,14 +181,14 @@ class WebhookVerifier:
         self._keys: tuple[PreparedKey, ...] = tuple(scheme.prepare(s) for s in secrets if s)
         self._needs_ts = scheme.needs_timestamp
         self._needs_id = scheme.needs_id
-        # The message is the body alone (the default scheme): the MAC loop then
-        # works on the keyed states directly, with no template to render.
-        pads = tuple(key.pads for key in self._keys)
-        self._plain_pads: tuple[tuple[Any, Any], ...] | None = (
-            tuple(p for p in pads if p is not None)
-            if self._keys and all(key.plain for key in self._keys) and None not in pads
-            else None
-        )
+        # Every key has HMAC pads (hashlib can build them for the digest): the MAC
+        # loop in _check then works on the pads and templates directly, without a
+        # call per key. Otherwise it goes through PreparedKey.mac (_matches).
+        self._fast_keys: tuple[tuple[Any, Any, str, str], ...] | None = None
+        if self._keys and all(key.pads is not None for key in self._keys):
+            self._fast_keys = tuple(
+                (*key.pads, *key.templates) for key in self._keys if key.pads is not None
+            )
         # Length of one bare hex signature, for the single-signature fast path; -1
         # for base64 schemes (their header always goes through decode_signatures).
         self._hex_len = 2 * scheme.digest_size if scheme.encoding == "hex" else -1
@@ -335,9 +335,14 @@ class WebhookVerifier:
                     self._window_error(age)
         event_id = None
         if self._needs_id:
-            event_id = _header(headers, ID_HEADER, "x-webhook-id")
-            if event_id is None:
-                raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {ID_HEADER}")
+            try:
+                event_id = headers.get(ID_HEADER)
+            except Exception:
+                event_id = None
+            if type(event_id) is not str:
+                event_id = _header(headers, ID_HEADER, "x-webhook-id")
+                if event_id is None:
+                    raise WebhookVerificationError(_R.MISSING_HEADER, f"missing {ID_HEADER}")
         candidates: Sequence[bytes] | None = None
         if len(signature) == self._hex_len:
             # One bare hex signature, the default scheme's usual header: decoded here
@@ -355,13 +360,18 @@ class WebhookVerifier:
                 raise WebhookVerificationError(_R.MALFORMED_SIGNATURE, "signature is malformed")
         if type(body) is not bytes:
             body = _as_bytes(body)
-        plain_pads = self._plain_pads
-        if plain_pads is not None:
-            # The default scheme: the MAC loop of _matches with PreparedKey.mac inlined
-            # (same MACs; every compare constant-time over the whole MAC).
-            for inner_pad, outer_pad in plain_pads:
+        fast_keys = self._fast_keys
+        if fast_keys is not None:
+            # The MAC loop of _matches with PreparedKey.mac inlined (same MACs; every
+            # compare constant-time over the whole MAC).
+            ts_text, id_text = timestamp or "", event_id or ""
+            for inner_pad, outer_pad, before, after in fast_keys:
                 inner = inner_pad.copy()
+                if before:
+                    inner.update(before.format(ts_text, id_text).encode("utf-8", "surrogatepass"))
                 inner.update(body)
+                if after:
+                    inner.update(after.format(ts_text, id_text).encode("utf-8", "surrogatepass"))
                 outer = outer_pad.copy()
                 outer.update(inner.digest())
                 expected = outer.digest()
