@@ -315,7 +315,9 @@ def _render_webhooks(d: JsonDict, out: Path) -> list[str]:
         "",
         "**Verify + parse** (what a handler calls): our `verify` returns the typed "
         "`WebhookEvent` (JSON with exact decimals), standardwebhooks' `verify` a `dict` "
-        "from `json.loads`.",
+        "from `json.loads`. The event's `dedup_key` (a SHA-256 over the body) is computed "
+        "when first read: *dhmad verify + dedup_key* shows what a deduplicating handler "
+        "pays (reference, not judged).",
         "",
         *_webhook_table(d["verify_parse"], sizes, _SW_PARSE),
     ]

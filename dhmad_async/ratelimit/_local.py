@@ -223,11 +223,14 @@ class SlidingWindowLimiter:
         """
         if self._closed:
             raise ClientClosedError("This rate limiter was closed; create a new one.")
-        loop = self._bind_loop()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            loop = self._bind_loop()
         policy = self.policy
         now = self._clock.monotonic()
-        task = asyncio.current_task()
-        if self._probe_task is not None and self._probe_task is task:
+        # current_task() only when a probe is involved: it is per-call work that
+        # the common path (no pause) never needs.
+        if self._probe_task is not None and self._probe_task is asyncio.current_task():
             # The probe's task asks again: its probe is over (answered or failed).
             self._probe_task = None
         pause = self._paused_until - now
@@ -235,30 +238,32 @@ class SlidingWindowLimiter:
             if now >= self._next_probe_at and self._local_delay(now) <= 0:
                 # One request per window asks the server whether its block is over.
                 self._next_probe_at = now + policy.per
-                self._probe_task = task
+                self._probe_task = asyncio.current_task()
                 self._admit(now)
                 return
             raise self._server_wait_error(pause)
-        if self._live_waiters == 0:
+        live = self._live_waiters
+        delay = 0.0
+        if live == 0:
             delay = self._delay(now)
             if delay <= 0:
                 self._admit(now)
                 return
-        else:
-            delay = max(self._delay(now), 0.0)
         deadline = math.inf
         if policy.max_wait is not None:
+            if live:  # behind others: the head's delay (computed only when it is used)
+                delay = max(self._delay(now), 0.0)
             # A lower bound of our wait: the head's delay, then the bucket's rate
             # for everyone ahead beyond one burst. Raise now only when certain.
-            ahead = self._live_waiters
-            estimate = delay + max(0, ahead - policy.burst + 1) * self._emission
+            estimate = delay + max(0, live - policy.burst + 1) * self._emission
             if estimate > policy.max_wait:
                 raise self._local_wait_error(estimate)
             deadline = now + policy.max_wait
         future: asyncio.Future[float] = loop.create_future()
         self._waiters.append((deadline, future))
-        self._live_waiters += 1
-        self._ensure_waker()
+        self._live_waiters = live + 1
+        if self._waker is None:
+            self._waker = loop.create_task(self._wake_waiters())
         try:
             await future
         except asyncio.CancelledError:
@@ -305,14 +310,11 @@ class SlidingWindowLimiter:
                 if not waiters:
                     return
                 now = clock.monotonic()
-                deadline, head = waiters[0]
                 delay = self._delay(now)
                 if delay <= 0:
-                    waiters.popleft()
-                    self._live_waiters -= 1
-                    self._admit(now)
-                    head.set_result(now)
+                    self._grant_ready(now)
                     continue
+                deadline, head = waiters[0]
                 if deadline <= now:
                     waiters.popleft()
                     self._live_waiters -= 1
@@ -326,6 +328,42 @@ class SlidingWindowLimiter:
         finally:
             if self._waker is asyncio.current_task():
                 self._waker = None
+
+    def _grant_ready(self, now: float) -> None:
+        """Grant, at ``now``, every waiter from the head that the rules admit (at least one).
+
+        The caller checked ``_delay(now) <= 0``. This is the per-head loop ``grant,
+        recompute _delay(now), repeat`` with the recomputation reduced to what can
+        change within one instant: the log was pruned at ``now`` and an admission
+        at ``now`` leaves it only after the (positive) window, so the log rule
+        binds exactly when it is full; the pause cannot change; the bucket
+        advances by one emission per grant, with ``_admit``'s arithmetic. One
+        clock reading and no function call per grant instead of four.
+        """
+        waiters = self._waiters
+        log = self._log
+        limit = self.policy.requests
+        emission = self._emission
+        tolerance = self._tolerance
+        tat = self._tat
+        granted = 0
+        try:
+            while waiters:
+                head = waiters[0][1]
+                if head.done():  # cancelled while queued: it consumed nothing
+                    waiters.popleft()
+                    continue
+                # _local_delay's expressions exactly, so float rounding agrees with it.
+                if granted and (tat - tolerance - now > 0 or len(log) >= limit):
+                    break
+                waiters.popleft()
+                granted += 1
+                log.append(now)
+                tat = max(tat, now) + emission
+                head.set_result(now)
+        finally:
+            self._tat = tat
+            self._live_waiters -= granted
 
     def _fail_all(self, error: RateLimitError) -> None:
         """Fail every queued caller (their wait became longer than allowed)."""

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import attrs
 
@@ -82,6 +82,15 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 def _datetime(value: Any) -> datetime | None:
+    if type(value) is str and len(value) == 24 and value[-1] == "Z" and value[4] == "-":
+        # Fast path for JS toISOString() output, the usual form: parsing it directly
+        # gives the same aware UTC datetime as the epoch round trip below (millisecond
+        # values are exact in both), without the float. Anything else, or a value
+        # fromisoformat refuses, takes the general path.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
@@ -447,22 +456,34 @@ def build_event(
     ``signed_body`` is the body in the form the MAC was checked over (default:
     ``body``); the dedup key is computed from it by :func:`dedup_key_for`.
     ``header_id_signed`` says whether the scheme signs ``X-Webhook-Id``.
+
+    The key's digest (a SHA-256 over the whole signed body, as costly as the MAC
+    itself) is computed the first time ``dedup_key`` is read, so a handler without
+    deduplication does not pay for it; its inputs are captured here, so the key is
+    the one this function would have computed eagerly.
     """
-    event_type = (
-        _str(_first(payload, "type", "event", "eventType", "event_type")) or header_type or ""
-    )
-    body_id = _str(_first(payload, "id", "eventId", "event_id"))
+    found_type = payload.get("type")
+    if type(found_type) is not str:  # the usual envelope has a string "type"
+        found_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
+    event_type = found_type or header_type or ""
+    body_id = payload.get("id")
+    if type(body_id) is not str:
+        body_id = _str(_first(payload, "id", "eventId", "event_id"))
     event_id = body_id or header_id
-    timestamp = _datetime(_first(payload, "createdAt", "timestamp", "created_at"))
+    created = payload.get("createdAt")
+    timestamp = _datetime(created if created is not None else _first(payload, *_TS_KEYS))
     if timestamp is None and header_timestamp is not None:
         timestamp = _datetime(header_timestamp)
     data = payload.get("data")
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         data = payload  # payload at the top level (an INF variant, REFERENCE §4.4)
-    dedup_key, ambiguous = dedup_key_for(
-        payload,
-        signed_body=body if signed_body is None else signed_body,
-        signed_id=header_id if header_id_signed else None,
+    label_type, subject_id, status, ambiguous = _dedup_inputs(payload)
+    pending = _PendingKey(
+        label_type,
+        subject_id,
+        status,
+        body if signed_body is None else signed_body,
+        header_id if header_id_signed else None,
     )
     cls = EVENT_CLASSES.get(event_type, WebhookEvent)
     return cls(
@@ -471,9 +492,72 @@ def build_event(
         timestamp=timestamp,
         data=data,
         raw=payload,
-        dedup_key=dedup_key,
+        dedup_key=pending,  # type: ignore[arg-type]  # a str once read, see _LazyDedupKey
         dedup_ambiguous=ambiguous,
     )
+
+
+_TS_KEYS = ("createdAt", "timestamp", "created_at")
+
+
+class _PendingKey:
+    """The inputs of a dedup key not yet computed (see :func:`build_event`)."""
+
+    __slots__ = ("event_type", "signed_body", "signed_id", "status", "subject_id")
+
+    def __init__(
+        self,
+        event_type: str | None,
+        subject_id: str | None,
+        status: str | None,
+        signed_body: bytes,
+        signed_id: str | None,
+    ) -> None:
+        self.event_type = event_type
+        self.subject_id = subject_id
+        self.status = status
+        self.signed_body = signed_body
+        self.signed_id = signed_id
+
+    def compute(self) -> str:
+        return _dedup_key(
+            self.event_type, self.subject_id, self.status, self.signed_body, self.signed_id
+        )
+
+    def __repr__(self) -> str:
+        return "<dedup key not computed yet>"
+
+
+class _LazyDedupKey:
+    """``WebhookEvent.dedup_key``: the attrs slot, computing a pending key on first read.
+
+    It wraps the slot descriptor attrs made, so the field keeps its name, its
+    place in ``__init__``, ``==``, ``attrs.asdict``, ``evolve`` and pickling; each of
+    those reads the attribute and so sees the computed string, never the pending
+    inputs. Frozen-ness is unchanged: attrs' ``__setattr__`` refuses assignment
+    before any descriptor is consulted, and only ``__init__`` (via
+    ``object.__setattr__``) and this getter store into the slot.
+    """
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if type(value) is _PendingKey:
+            value = value.compute()
+            self._slot.__set__(obj, value)  # also drops the reference to the body
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self._slot.__set__(obj, value)
+
+
+# Installed after class creation: attrs builds the slotted class, then the slot's
+# descriptor is wrapped (setattr: mypy sees the field as a plain str attribute).
+setattr(WebhookEvent, "dedup_key", _LazyDedupKey(WebhookEvent.__dict__["dedup_key"]))  # noqa: B010
 
 
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -484,14 +568,19 @@ def _label(value: str | None) -> str:
     return _UNSAFE_KEY_CHARS.sub("_", value)[:64] if value else "-"
 
 
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    # A parsed body's objects are dicts: skip the (slower) ABC check for them.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _subject(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
     """The object an event is about (escrow or verification), and whether it is enveloped."""
     data = payload.get("data")
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         return payload, False
     for name in ("escrow", "verification", "identityVerification"):
         value = data.get(name)
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             return value, True
     return data, True
 
@@ -518,20 +607,52 @@ def dedup_key_for(
     content has no ``updatedAt`` and no event timestamp, so a genuine repeat
     (``paid`` again after a rejected delivery) is byte-identical to a replay.
     """
+    event_type, subject_id, status, ambiguous = _dedup_inputs(payload)
+    return _dedup_key(event_type, subject_id, status, signed_body, signed_id), ambiguous
+
+
+def _dedup_inputs(payload: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, bool]:
+    """The readable parts of the dedup key, and whether the signed content is ambiguous."""
     subject, enveloped = _subject(payload)
-    event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
-    subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
-    status = _str(_first(subject, "status", "kyc_status", "kycStatus"))
-    versioned = _first(subject, "updatedAt", "updated_at") is not None or (
-        enveloped and _first(payload, "createdAt", "timestamp", "created_at") is not None
+    # Each look-up tries the usual name first (a string there is what the alias
+    # chain would return), then the chain.
+    event_type = payload.get("type")
+    if type(event_type) is not str:
+        event_type = _str(_first(payload, "type", "event", "eventType", "event_type"))
+    subject_id = subject.get("id")
+    if type(subject_id) is not str:
+        subject_id = _str(_first(subject, "id", "_id", "escrowId", "verificationId"))
+    status = subject.get("status")
+    if type(status) is not str:
+        status = _str(_first(subject, "status", "kyc_status", "kycStatus"))
+    versioned = (
+        subject.get("updatedAt") is not None
+        or subject.get("updated_at") is not None
+        or (
+            enveloped
+            and (
+                payload.get("createdAt") is not None
+                or payload.get("timestamp") is not None
+                or payload.get("created_at") is not None
+            )
+        )
     )
+    # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
+    # the event or the webhook, and a per-event id already makes the bytes differ.
+    return event_type, subject_id, status, not versioned
+
+
+def _dedup_key(
+    event_type: str | None,
+    subject_id: str | None,
+    status: str | None,
+    signed_body: bytes,
+    signed_id: str | None,
+) -> str:
     digest = hashlib.sha256(b"dhmad-webhook-dedup/2\n")
     if signed_id is not None:
         encoded = signed_id.encode("utf-8", "surrogatepass")
         digest.update(b"id:%d:" % len(encoded) + encoded)
     digest.update(b"body:")
     digest.update(signed_body)
-    key = ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
-    # A signed id does not settle it: DHMAD does not say whether X-Webhook-Id names
-    # the event or the webhook, and a per-event id already makes the bytes differ.
-    return key, not versioned
+    return ":".join((_label(event_type), _label(subject_id), _label(status), digest.hexdigest()))
