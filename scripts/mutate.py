@@ -94,9 +94,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "webhook MAC compared on its first 8 bytes only",
         "dhmad_async/webhooks/_verifier.py",
         ["tests/webhooks/test_webhook_vectors.py"],
+        # The one compare every MAC loop (the inlined fast one and the general one) uses.
         Edit(
-            "if compare(expected, candidate):",
-            "if compare(expected[:8], candidate[:8]):",
+            "_compare = hmac.compare_digest",
+            "_compare = lambda a, b: hmac.compare_digest(a[:8], b[:8])  # noqa: E731",
         ),
     ),
     _m(
