@@ -383,6 +383,11 @@ class Emulator:
             "admitted": len(self.rate_limiter.admitted),
             "rateLimited": self.rate_limiter.rejected,
             "maxInWindow": self.rate_limiter.max_in_any_window(),
+            # The limit is per client IP: the most admitted from each IP in any one window.
+            "maxInWindowByIp": {
+                ip: self.rate_limiter.max_in_any_window(ip)
+                for ip in self.rate_limiter.admitted_by_ip
+            },
             "faults": dict(self.faults.counts),
             "committedUnderLostResponse": list(self.faults.committed_under_lost_response),
             "committedUnder500": list(self.faults.committed_under_500),

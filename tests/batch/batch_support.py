@@ -80,6 +80,29 @@ def mixed_item(n: int) -> dict[str, Any]:
     return item(n) if n % 3 == 0 else own_item(n, title=f"Order {n}", external_key=f"order-{n}")
 
 
+class RecordingLimiter:
+    """A shared limiter that keeps the admission time of every slot it hands out.
+
+    The times are the inner limiter's (``RedisRateLimit.acquire_at``: Redis ``TIME``,
+    in µs), one per request attempt: what the shared budget decided, whatever the
+    scheduling delays between the admission and the request's arrival.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.policy: RateLimit = inner.policy
+        self.granted: list[int] = []
+
+    async def acquire(self) -> None:
+        self.granted.append(round(await self.inner.acquire_at() * 1_000_000))
+
+    async def observe(self, info: Any) -> None:
+        await self.inner.observe(info)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 async def _child(argv: list[str]) -> dict[str, Any]:
     from dhmad_async.batch import BatchOptions, create_many
 
@@ -88,7 +111,7 @@ async def _child(argv: list[str]) -> dict[str, Any]:
     if len(argv) > 4:
         from dhmad_async.ratelimit import RedisRateLimit
 
-        limiter = RedisRateLimit(argv[4], key=argv[5], policy=fast_rate_limit())
+        limiter = RecordingLimiter(RedisRateLimit(argv[4], key=argv[5], policy=fast_rate_limit()))
     try:
         async with DhmadClient(
             os.environ["DHMAD_API_KEY"],
@@ -106,7 +129,8 @@ async def _child(argv: list[str]) -> dict[str, Any]:
     finally:
         if not isinstance(limiter, RateLimit):
             await limiter.aclose()
-    return {"counts": report.counts, "stopped": report.stopped}
+    granted = limiter.granted if isinstance(limiter, RecordingLimiter) else None
+    return {"counts": report.counts, "stopped": report.stopped, "granted": granted}
 
 
 async def _hold(path: str) -> None:

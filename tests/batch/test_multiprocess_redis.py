@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from batch_support import WINDOW
 
 from dhmad_async.testing import Emulator
 
@@ -21,12 +22,14 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def test_four_processes_share_the_budget(emu: Emulator, tmp_path: Path) -> None:
-    """Four processes on one Redis budget: every item once, and the budget is shared.
+    """Four processes on one Redis budget: every item once, and never over the limit.
 
-    Invariants only (the machine is shared and loaded): one escrow per item, every item
-    created. A few 429s can come from arrival jitter larger than the margin; without a
-    shared budget the four processes would send four windows' worth at once and most of
-    it would be refused, so 429s beyond a tenth of the admitted requests fail the test.
+    Invariants only, none about speed (the machine is shared and loaded): exactly one
+    escrow per item; every request went through the shared budget, which never handed
+    out more than the limit in any window (Redis ``TIME``, so no clock or scheduling
+    delay enters); the server never admitted more than the limit from our IP in any
+    window; and every 429, if arrival jitter caused any, was retried to a created
+    escrow. How *often* 429s happen is a benchmark figure, not a test.
     """
     key = f"batch-test-{uuid.uuid4().hex}"
     per_process = 75
@@ -46,15 +49,29 @@ async def test_four_processes_share_the_budget(emu: Emulator, tmp_path: Path) ->
         for n in range(4)
     ]
     outputs = [await child.communicate() for child in children]
-    results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
     assert all(child.returncode == 0 for child in children)
-    assert all(r["counts"]["created"] == per_process for r in results)
-    stats = emu.stats()
-    assert stats["admitted"] >= 4 * per_process
-    assert emu.rate_limiter.max_in_any_window() <= 100
-    assert stats["rateLimited"] <= stats["admitted"] // 10
+    results = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    # Every item created, none failed or left for review: each 429 was recovered.
+    for result in results:
+        assert result["stopped"] is None
+        assert result["counts"]["created"] == per_process
+        assert sum(result["counts"].values()) == per_process
     titles = [e["title"] for e in emu.escrows()]
     assert sorted(titles) == sorted(f"Order {n}" for n in range(4 * per_process))
+    stats = emu.stats()
+    # One admission from the shared budget per request that reached the server.
+    granted = sorted(t for r in results for t in r["granted"])
+    assert len(granted) == stats["requests"] == stats["admitted"] + stats["rateLimited"]
+    # The budget: the (i + limit)-th admission never starts before the i-th left the
+    # window. (Redis counts over the window plus the margin, so this holds exactly.)
+    window_us, limit = round(WINDOW * 1_000_000), 100
+    crowded = [
+        i for i in range(len(granted) - limit) if granted[i + limit] < granted[i] + window_us
+    ]
+    assert crowded == []
+    # The server: per client IP (all four processes are 127.0.0.1), never over the limit.
+    assert stats["maxInWindowByIp"] == {"127.0.0.1": stats["maxInWindow"]}
+    assert stats["maxInWindow"] <= limit
     try:
         import redis.asyncio as aioredis
 

@@ -106,10 +106,16 @@ async def test_concurrent_claims_never_share_a_group(pg_dsn: str) -> None:
 
 
 async def test_a_dead_workers_group_is_taken_over_and_its_writes_are_fenced(pg_dsn: str) -> None:
-    """A lease that is not renewed ends: another worker claims the group, the first is fenced."""
+    """A lease that is not renewed ends: another worker claims the group, the first is fenced.
+
+    The lease is the database's clock, so it is real time: 2 s gives a loaded machine
+    room for the claim, mark_sent and the second claim inside the first lease, and the
+    wait after the heartbeat stops is the whole lease and a little more, never less.
+    """
+    lease = 2.0
     await enqueue([item(0), item(1)], journal=pg_dsn)
-    first = await PostgresJournal.open(pg_dsn, lease=0.6)
-    second = await PostgresJournal.open(pg_dsn, lease=0.6)
+    first = await PostgresJournal.open(pg_dsn, lease=lease)
+    second = await PostgresJournal.open(pg_dsn, lease=lease)
     try:
         groups = await first.claim(None, set(), 10)
         assert len(groups) == 2
@@ -118,7 +124,7 @@ async def test_a_dead_workers_group_is_taken_over_and_its_writes_are_fenced(pg_d
         assert await second.waiting(None, set()) == 2
         assert first._heartbeat is not None
         first._heartbeat.cancel()  # the worker stalls: no more heartbeats
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(lease + 0.2)  # the last heartbeat was before the cancel
         taken = await second.claim(None, set(), 10)
         rows = {r.key: r for g in taken for r in g.rows}
         assert rows["order-0"].state is JournalState.SENT  # reconciled, never resent blindly

@@ -27,6 +27,9 @@ URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # A worker process: `url mode key n tasks max_server_wait`. "hammer" prints the
 # admission times (Redis TIME, µs) of n acquisitions spread over `tasks`
 # concurrent tasks; "probe" tries once and prints the admission or the error.
+# It starts work only when told (a line on stdin, see `go`), so how long each
+# interpreter takes to start cannot decide whether the workers overlap.
+# A burst of the whole limit: the first window fills as soon as they are told to go.
 WORKER = r"""
 import asyncio, json, sys
 from dhmad_async._config import RateLimit
@@ -35,7 +38,7 @@ from dhmad_async.ratelimit import RedisRateLimit
 
 URL, mode, key = sys.argv[1:4]
 n, tasks, max_server_wait = map(float, sys.argv[4:7])
-policy = RateLimit(requests=20, per=1.0, burst=5, margin=0.0, max_server_wait=max_server_wait)
+policy = RateLimit(requests=20, per=1.0, burst=20, margin=0.0, max_server_wait=max_server_wait)
 
 async def main():
     limiter = RedisRateLimit(URL, key=key, policy=policy)
@@ -56,15 +59,39 @@ async def main():
     finally:
         await limiter.aclose()
 
+print("ready", flush=True)
+sys.stdin.readline()
 asyncio.run(main())
 """
 
 
 def start_worker(*args: object) -> subprocess.Popen[str]:
-    """Start one worker process."""
+    """Start one worker process; it waits for :func:`go` before it starts working."""
     return subprocess.Popen(
-        [sys.executable, "-c", WORKER, URL, *map(str, args)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WORKER, URL, *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+
+
+async def ready(*workers: subprocess.Popen[str]) -> None:
+    """Wait until every worker has started (its imports done) and waits to be told to go."""
+
+    def line_of(worker: subprocess.Popen[str]) -> str:
+        assert worker.stdout is not None
+        return worker.stdout.readline()
+
+    lines = await asyncio.gather(*(asyncio.to_thread(line_of, w) for w in workers))
+    assert lines == ["ready\n"] * len(workers)
+
+
+def go(*workers: subprocess.Popen[str]) -> None:
+    """Let ready workers start, all at once."""
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()  # not closed: communicate() closes it
 
 
 def result_of(process: subprocess.Popen[str]) -> dict[str, object]:
@@ -98,6 +125,8 @@ async def test_four_processes_never_exceed_the_shared_window(key: str) -> None:
     """Four processes hammering one key never put more than 20 admissions in any 1 s window."""
     per_us, limit = 1_000_000, 20
     workers = [start_worker("hammer", key, 15, 3, 120) for _ in range(4)]
+    await ready(*workers)
+    go(*workers)
     times: list[int] = []
     for worker in await asyncio.gather(*(asyncio.to_thread(result_of, w) for w in workers)):
         times += worker["times"]  # type: ignore[arg-type]
@@ -118,11 +147,14 @@ async def test_429_in_one_process_pauses_another(key: str) -> None:
     here = RedisRateLimit(
         URL, key=key, client=client, policy=RateLimit(pause_jitter=0.0, max_server_wait=120)
     )
+    impatient = start_worker("probe", key, 1, 1, 0.5)  # max_server_wait 0.5 s
+    patient = start_worker("probe", key, 1, 1, 120)
     try:
+        # Both started before the pause: it must not run out while interpreters start.
+        await ready(impatient, patient)
         seen_at = await redis_now(client)
         await here.observe(ServerRateLimit(retry_after=3.0))
-        impatient = start_worker("probe", key, 1, 1, 0.5)  # max_server_wait 0.5 s
-        patient = start_worker("probe", key, 1, 1, 120)
+        go(impatient, patient)
         refused, admitted = await asyncio.gather(
             asyncio.to_thread(result_of, impatient), asyncio.to_thread(result_of, patient)
         )
@@ -177,11 +209,12 @@ async def test_aclose_leaves_a_given_client_open(key: str) -> None:
     await client.aclose()
 
 
-# `url key n tasks`: n acquisitions over `tasks` tasks with slot leasing; prints the time
-# each slot was *used* (this host's clock, right after acquire, i.e. when a request would
-# leave) and how many came from a batch leased by another task's round trip.
+# `url key n tasks`: n acquisitions over `tasks` tasks with slot leasing; prints the
+# admission time of each slot handed out (Redis TIME, µs: for a leased slot, when the
+# round trip that leased it was logged) and how many came from a batch leased by
+# another task's round trip.
 LEASE_WORKER = r"""
-import asyncio, json, sys, time
+import asyncio, json, sys
 from dhmad_async._config import RateLimit
 from dhmad_async.ratelimit import RedisRateLimit
 
@@ -194,8 +227,7 @@ async def main():
     used = []
     async def worker(count):
         for _ in range(count):
-            await limiter.acquire()
-            used.append(round(time.time() * 1_000_000))
+            used.append(round(await limiter.acquire_at() * 1_000_000))
     try:
         await asyncio.gather(*(worker(n // tasks) for _ in range(tasks)))
     finally:
@@ -214,11 +246,13 @@ def start_lease_worker(key: str) -> subprocess.Popen[str]:
 
 
 async def test_leased_slots_never_exceed_the_window_across_processes(key: str) -> None:
-    """Four processes leasing slots in batches: never more than 20 requests in any 1 s.
+    """Four processes leasing slots in batches: never more than 20 slots in any 1 s.
 
-    Times are when each slot was used (a request leaves right then), not when Redis
-    logged it: a leased slot is used later than its admission, and the margin is what
-    must absorb that. Some slots must really have come from leased batches.
+    Times are the slots' admissions as Redis logged them, which no scheduling delay
+    can move: leasing a batch in one round trip must not hand out more than the log
+    allows. (That a leased slot is used, or given back, within half the margin is
+    the limiter's own clock's business: test_leased_slots_nobody_used_are_given_back.)
+    Some slots must really have come from leased batches.
     """
     per_us, limit = 1_000_000, 20
     workers = [start_lease_worker(key) for _ in range(4)]
@@ -263,7 +297,7 @@ async def test_leased_slots_nobody_used_are_given_back(key: str) -> None:
         log = limiter.redis_keys[0]
         assert await client.zcard(log) == 4
         await asyncio.sleep(0.3)  # older than half the margin: stale
-        await asyncio.wait_for(limiter.acquire(), 2.0)  # would wait 30 s if they were kept
+        await asyncio.wait_for(limiter.acquire(), 10.0)  # would wait 30 s if they were kept
         assert await client.zcard(log) == 2
     finally:
         await limiter.aclose()
@@ -284,7 +318,7 @@ async def test_combined_limiter_admits_only_what_both_budgets_allow(key: str) ->
     try:
         for limiter in (shared_tight, local_tight):
             for _ in range(3):
-                await asyncio.wait_for(limiter.acquire(), 2.0)
+                await asyncio.wait_for(limiter.acquire(), 10.0)  # one Redis round trip
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(limiter.acquire(), 0.3)
         # The local budget refused the fourth: its shared slot was given back.

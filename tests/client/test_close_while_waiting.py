@@ -67,13 +67,19 @@ async def redis_limiter() -> AsyncIterator[tuple[RedisRateLimit, FakeClock]]:
         await cleanup.aclose()
 
 
-async def _until(condition: object, *, turns: int = 2000) -> None:
-    """Let other tasks run until ``condition()`` holds (a bounded number of loop turns)."""
-    for _ in range(turns):
-        if condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.001)
-    raise AssertionError("condition never held")
+async def _until(condition: object, *, timeout: float = 30.0) -> None:
+    """Let other tasks (and loopback or Redis I/O) run until ``condition()`` holds.
+
+    The bound is generous real time, not a count of loop turns: a loaded machine may
+    need many turns for one round trip, and only a hang should fail here.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            # Polling: the conditions mix I/O and fake-clock state; no one event says both.
+            while not condition():  # type: ignore[operator]  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+    except TimeoutError:
+        raise AssertionError(f"condition never held within {timeout} s") from None
 
 
 @pytest.mark.redis

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
 from dhmad_async._cli import main
-from dhmad_async._demo import run_demo
+from dhmad_async._demo import DEMO_MARGIN, run_demo
 from dhmad_async.testing import FIDELITY_PROFILES, Fidelity
 
 
@@ -34,6 +35,11 @@ async def test_demo_flow_reaches_every_state_without_429s(fidelity: Fidelity) ->
     assert summary["webhooks_verified"] >= 10
     assert "escrow.delivery.rejected" in summary["webhook_types"]
     assert "Summary" in out.getvalue() and f"({fidelity} profile)" in out.getvalue()
+    # The margin is real time (scheduling does not speed up with the time scale), and
+    # every client of the demo spends one budget: the server counts per IP.
+    assert summary["client_margin_s"] == DEMO_MARGIN == 1.0
+    assert "margin 1000 ms for scheduling delays), shared by every client" in out.getvalue()
+    assert re.search(r"client margin +1000 ms", out.getvalue())
 
 
 def test_demo_live_without_key_explains_and_exits_2(capsys: object) -> None:

@@ -10,7 +10,13 @@ import aiohttp
 import pytest
 from emulator_support import Raw, Receiver
 
-from dhmad_async.testing import Emulator, FaultRule, ServerRateLimitOptions, WebhookOptions
+from dhmad_async.testing import (
+    Emulator,
+    FakeClock,
+    FaultRule,
+    ServerRateLimitOptions,
+    WebhookOptions,
+)
 
 
 async def _register(raw: Raw, url: str, events: list[str] | None = None) -> dict[str, str]:
@@ -86,9 +92,13 @@ async def test_webhook_limit_and_management(raw: Raw, receiver: Receiver) -> Non
 
 
 async def test_rate_limit_429_body_headers_and_window(http: aiohttp.ClientSession) -> None:
-    """Over the limit: 429 with the documented body, Retry-After, and the window is kept."""
+    """Over the limit: 429 with the documented body, Retry-After, and the window is kept.
+
+    A FakeClock that never moves: the five requests fall in one window however slowly
+    the machine sends them.
+    """
     opts = ServerRateLimitOptions(limit=3, headers="ietf")
-    async with Emulator(time_scale=60, rate_limit=opts) as emu:
+    async with Emulator(time_scale=60, rate_limit=opts, clock=FakeClock()) as emu:
         raw = Raw(emu, http)
         statuses = []
         for _ in range(5):
@@ -100,6 +110,7 @@ async def test_rate_limit_429_body_headers_and_window(http: aiohttp.ClientSessio
         assert headers["Retry-After"] == "1" and headers["RateLimit-Remaining"] == "0"
         assert headers["RateLimit-Policy"] == "3;w=1"
         assert emu.stats()["rateLimited"] == 2 and emu.rate_limiter.max_in_any_window() == 3
+        assert emu.stats()["maxInWindowByIp"] == {"127.0.0.1": 3}
 
 
 async def test_rate_limit_headers_on_success_follow_the_profile(raw: Raw) -> None:
@@ -182,5 +193,6 @@ async def test_control_api_over_http(raw: Raw) -> None:
     assert len(body["escrows"]) == 1
     _, stats, _ = await raw.call("GET", "/stats", key=None, base=base)
     assert stats["requests"] == 1 and stats["byRoute"] == {"POST /api/v1/escrows": 1}
+    assert stats["maxInWindow"] == 1 and stats["maxInWindowByIp"] == {"127.0.0.1": 1}
     await raw.call("POST", "/reset", key=None, base=base)
     assert raw.emu.escrows() == [] and raw.emu.request_count() == 0
