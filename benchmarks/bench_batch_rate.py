@@ -82,7 +82,8 @@ def sdk_policies(time_scale: float) -> tuple[Any, Any]:
     rate = attrs.evolve(
         rate,
         per=rate.per / s,
-        margin=rate.margin / s,
+        # None is the default share of the window, which then scales with `per`.
+        margin=None if rate.margin is None else rate.margin / s,
         pause_jitter=rate.pause_jitter / s,
         max_server_wait=rate.max_server_wait / s,
     )
