@@ -11,7 +11,6 @@ another by the verifier would be accepted or refused by chance).
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import UTC, datetime
@@ -22,11 +21,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from webhook_support import NOW, SECRET, FakeClock, reference_signature
+from webhook_support import (
+    NOW,
+    SIGNING_SCHEMES,
+    FakeClock,
+    payloads,
+    reference_signature,
+)
 
 from dhmad_async.webhooks import (
-    DEFAULT_SCHEME,
-    STANDARD_WEBHOOKS_SCHEME,
     SignatureScheme,
     WebhookFailureReason,
     WebhookVerificationError,
@@ -35,13 +38,6 @@ from dhmad_async.webhooks import (
 )
 from dhmad_async.webhooks import _scheme as scheme_module
 
-_WHSEC = "whsec_" + base64.b64encode(b"determinism-key-0123456789").decode()
-_SCHEMES: list[tuple[SignatureScheme, str]] = [
-    (DEFAULT_SCHEME, SECRET),
-    (STANDARD_WEBHOOKS_SCHEME, _WHSEC),
-    (SignatureScheme(name="ts-b64", message="{timestamp}.{body}", encoding="base64"), SECRET),
-    (SignatureScheme(name="hex-key", key="hex", message="{id}:{body}"), "00ff" * 8),
-]
 _SETTINGS = settings(
     deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=1_000
 )
@@ -57,21 +53,9 @@ def _general(scheme: SignatureScheme, secret: str) -> WebhookVerifier:
 
 
 # Built once and reused by every example: state kept between calls would show here.
-_REUSED_FAST = [WebhookVerifier([s], scheme=sc, clock=FakeClock()) for sc, s in _SCHEMES]
-_REUSED_GENERAL = [_general(sc, s) for sc, s in _SCHEMES]
+_REUSED_FAST = [WebhookVerifier([s], scheme=sc, clock=FakeClock()) for sc, s in SIGNING_SCHEMES]
+_REUSED_GENERAL = [_general(sc, s) for sc, s in SIGNING_SCHEMES]
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=12,
-)
-payloads = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 # Ages across the window, with its edges and the floats next to them drawn often.
 _EDGES = [300.0, -300.0, 299.9995, -299.9995, 299.999, -299.999, 0.0, -0.0, 1e-9, -1e-9]
 ages = st.one_of(st.floats(min_value=-300, max_value=300), st.sampled_from(_EDGES))
@@ -90,7 +74,7 @@ def _outcome(verifier: WebhookVerifier, body: Any, headers: dict[str, str]) -> o
 def _delivery(
     payload: dict[str, Any], index: int, age: float, event_id: str, compact: bool
 ) -> tuple[bytes, dict[str, str]]:
-    scheme, secret = _SCHEMES[index]
+    scheme, secret = SIGNING_SCHEMES[index]
     separators = (",", ":") if compact else (", ", ": ")
     body = json.dumps(payload, separators=separators, ensure_ascii=compact).encode()
     timestamp = format_timestamp(NOW - age)
@@ -105,7 +89,7 @@ def _delivery(
 @_SETTINGS
 @given(
     payload=payloads,
-    index=st.integers(0, len(_SCHEMES) - 1),
+    index=st.integers(0, len(SIGNING_SCHEMES) - 1),
     age=ages,
     event_id=event_ids,
     compact=st.booleans(),
@@ -118,7 +102,7 @@ def test_every_verifier_and_every_call_gives_one_outcome(
     First and second call on a fresh verifier, a verifier reused across examples, the
     inlined MAC loop and the general one, bytes and memoryview bodies: one outcome.
     """
-    scheme, secret = _SCHEMES[index]
+    scheme, secret = SIGNING_SCHEMES[index]
     body, headers = _delivery(payload, index, age, event_id, compact)
     fresh = WebhookVerifier([secret], scheme=scheme, clock=FakeClock())
     first = _outcome(fresh, body, headers)
@@ -146,7 +130,7 @@ def _exact_epoch(stamp: str) -> Fraction:
         st.sampled_from(_EDGES),
         st.integers(-301_000, 301_000).map(lambda ms: ms / 1000),
     ),
-    index=st.integers(0, len(_SCHEMES) - 1),
+    index=st.integers(0, len(SIGNING_SCHEMES) - 1),
 )
 def test_the_window_edge_is_decided_by_the_stamp_alone(age: float, index: int) -> None:
     """At the edge of the window the verdict is the exact age of the stamp as sent.
@@ -183,15 +167,15 @@ def test_verification_reads_no_real_time(monkeypatch: pytest.MonkeyPatch) -> Non
 
     deliveries = [
         _delivery({"a": [1, 2.5]}, index, age, "evt_9", compact)
-        for index in range(len(_SCHEMES))
+        for index in range(len(SIGNING_SCHEMES))
         for age in (300.0, -300.0, 0.0)
         for compact in (True, False)
     ]
-    verifiers = [WebhookVerifier([s], scheme=sc, clock=FakeClock()) for sc, s in _SCHEMES]
+    verifiers = [WebhookVerifier([s], scheme=sc, clock=FakeClock()) for sc, s in SIGNING_SCHEMES]
     monkeypatch.setattr(time, "time", spy_time)
     monkeypatch.setattr(time, "monotonic", spy_monotonic)
     for number, (body, headers) in enumerate(deliveries):
-        verifier = verifiers[number // 6]  # six deliveries per scheme, in _SCHEMES order
+        verifier = verifiers[number // 6]  # six deliveries per scheme, in SIGNING_SCHEMES order
         assert verifier.verify(body, headers).raw == {"a": [1, Decimal("2.5")]}
     monkeypatch.undo()
     assert calls == []

@@ -8,7 +8,6 @@ suite that only checks acceptance.
 from __future__ import annotations
 
 import array
-import base64
 import contextlib
 import json
 from collections.abc import Mapping
@@ -18,12 +17,21 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from webhook_support import NOW, SECRET, FakeClock, delivery, reference_signature
+from webhook_support import (
+    NOW,
+    SECRET,
+    SIGNING_SCHEMES,
+    WHSEC,
+    FakeClock,
+    delivery,
+    json_values,
+    payloads,
+    reference_signature,
+)
 
 from dhmad_async.webhooks import (
     DEFAULT_SCHEME,
     STANDARD_WEBHOOKS_SCHEME,
-    SignatureScheme,
     WebhookFailureReason,
     WebhookVerificationError,
     WebhookVerifier,
@@ -32,10 +40,9 @@ from dhmad_async.webhooks import (
     sign,
 )
 
-_WHSEC = "whsec_" + base64.b64encode(b"fuzz-key-0123456789abcdef").decode()
 _VERIFIER = WebhookVerifier([SECRET], clock=FakeClock(), allow_reserialized=True)
 _LENIENT = WebhookVerifier([SECRET], tolerance=None, allow_reserialized=True)
-_STANDARD = WebhookVerifier([_WHSEC], scheme=STANDARD_WEBHOOKS_SCHEME, clock=FakeClock())
+_STANDARD = WebhookVerifier([WHSEC], scheme=STANDARD_WEBHOOKS_SCHEME, clock=FakeClock())
 _ALL = (_VERIFIER, _LENIENT, _STANDARD)
 _BODY, _HEADERS = delivery()
 _NAMES = ["X-Webhook-Signature", "X-Webhook-Timestamp", "X-Webhook-Id", "X-Webhook-Event"]
@@ -44,27 +51,6 @@ _SETTINGS = settings(
     deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=2_000
 )
 
-# The schemes a delivery may be signed with: the default, Standard Webhooks, and
-# variants that sign the timestamp and id (so the header values are part of the MAC).
-_SCHEMES: list[tuple[SignatureScheme, str]] = [
-    (DEFAULT_SCHEME, SECRET),
-    (STANDARD_WEBHOOKS_SCHEME, _WHSEC),
-    (SignatureScheme(name="ts-b64", message="{timestamp}.{body}", encoding="base64"), SECRET),
-    (SignatureScheme(name="hex-key", key="hex", message="{id}:{body}"), "00ff" * 8),
-]
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
-    ),
-    max_leaves=12,
-)
-payloads = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 
 header_values = st.one_of(
     st.text(max_size=40),
@@ -144,7 +130,7 @@ def _without(headers: dict[str, str], name: str) -> dict[str, str]:
 @_SETTINGS
 @given(
     payload=payloads,
-    scheme_index=st.integers(0, len(_SCHEMES) - 1),
+    scheme_index=st.integers(0, len(SIGNING_SCHEMES) - 1),
     age=st.floats(min_value=-300, max_value=300),
     event_id=st.text(min_size=1, max_size=30).filter(lambda s: s.strip() == s and "," not in s),
     compact=st.booleans(),
@@ -153,7 +139,7 @@ def test_valid_deliveries_verify(
     payload: dict[str, Any], scheme_index: int, age: float, event_id: str, compact: bool
 ) -> None:
     """Any JSON object, signed with hmac (not our signer) under any scheme, verifies."""
-    scheme, secret = _SCHEMES[scheme_index]
+    scheme, secret = SIGNING_SCHEMES[scheme_index]
     separators = (",", ":") if compact else (", ", ": ")
     body = json.dumps(payload, separators=separators, ensure_ascii=compact).encode()
     timestamp = format_timestamp(NOW - age)
@@ -193,7 +179,7 @@ def test_reserialised_deliveries_verify(payload: dict[str, Any]) -> None:
 
 
 # Each verifier with the secret it holds, to sign deliveries for it independently.
-_SIGNERS = ((_VERIFIER, SECRET), (_LENIENT, SECRET), (_STANDARD, _WHSEC))
+_SIGNERS = ((_VERIFIER, SECRET), (_LENIENT, SECRET), (_STANDARD, WHSEC))
 # Random buffers, and (a third of the time) real JSON in any buffer type.
 fuzz_bodies = st.one_of(
     body_objects,

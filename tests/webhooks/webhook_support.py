@@ -12,10 +12,43 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-from dhmad_async.webhooks import format_timestamp, signed_headers
+from hypothesis import strategies as st
+
+from dhmad_async.webhooks import (
+    DEFAULT_SCHEME,
+    STANDARD_WEBHOOKS_SCHEME,
+    SignatureScheme,
+    format_timestamp,
+    signed_headers,
+)
 
 SECRET = "a1b2c3d4e5f6a7b8c9d0"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+WHSEC = "whsec_" + base64.b64encode(b"fuzz-key-0123456789abcdef").decode()
+
+# The schemes a delivery may be signed with, each with a secret of its key format:
+# the default, Standard Webhooks, and variants that sign the timestamp and id (so
+# the header values are part of the MAC).
+SIGNING_SCHEMES: list[tuple[SignatureScheme, str]] = [
+    (DEFAULT_SCHEME, SECRET),
+    (STANDARD_WEBHOOKS_SCHEME, WHSEC),
+    (SignatureScheme(name="ts-b64", message="{timestamp}.{body}", encoding="base64"), SECRET),
+    (SignatureScheme(name="hex-key", key="hex", message="{id}:{body}"), "00ff" * 8),
+]
+
+# Any JSON value (small), and JSON objects: what a delivery's body may hold.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+payloads = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 
 
 class FakeClock:
