@@ -25,6 +25,7 @@ from webhook_support import (
     NOW,
     SIGNING_SCHEMES,
     FakeClock,
+    general_path_verifier,
     payloads,
     reference_signature,
 )
@@ -36,7 +37,6 @@ from dhmad_async.webhooks import (
     WebhookVerifier,
     format_timestamp,
 )
-from dhmad_async.webhooks import _scheme as scheme_module
 
 _SETTINGS = settings(
     deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=1_000
@@ -44,12 +44,7 @@ _SETTINGS = settings(
 
 
 def _general(scheme: SignatureScheme, secret: str) -> WebhookVerifier:
-    """A verifier whose keys have no HMAC pads, so every MAC goes through PreparedKey.mac."""
-    with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(scheme_module, "hmac_pads", lambda key, digest: None)
-        verifier = WebhookVerifier([secret], scheme=scheme, clock=FakeClock())
-    assert verifier._fast_keys is None  # the general path, or this test proves nothing
-    return verifier
+    return general_path_verifier([secret], scheme=scheme, clock=FakeClock())
 
 
 # Built once and reused by every example: state kept between calls would show here.

@@ -21,7 +21,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from webhook_support import NOW, SECRET, FakeClock, delivery
+from webhook_support import NOW, SECRET, FakeClock, delivery, general_path_verifier
 
 from dhmad_async.webhooks import (
     DEFAULT_SCHEME,
@@ -107,15 +107,10 @@ def test_hmac_pads_is_none_for_a_digest_without_fixed_output() -> None:
 # -- the verifier's fast path against its general path -----------------------------
 
 
-def _pair(
-    monkeypatch: pytest.MonkeyPatch, secrets: list[str], **options: Any
-) -> tuple[WebhookVerifier, WebhookVerifier]:
+def _pair(secrets: list[str], **options: Any) -> tuple[WebhookVerifier, WebhookVerifier]:
     """(fast, general): the same verifier built with and without HMAC pads."""
     fast = WebhookVerifier(secrets, clock=FakeClock(), **options)
-    with monkeypatch.context() as patched:
-        patched.setattr(scheme_module, "hmac_pads", lambda key, digest: None)
-        general = WebhookVerifier(secrets, clock=FakeClock(), **options)
-    return fast, general
+    return fast, general_path_verifier(secrets, clock=FakeClock(), **options)
 
 
 def _outcome(verifier: WebhookVerifier, body: Any, headers: Mapping[str, Any]) -> object:
@@ -163,9 +158,9 @@ def _variants(body: bytes, headers: dict[str, str]) -> list[tuple[Any, Mapping[s
     return out
 
 
-def test_fast_and_general_paths_agree_on_every_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_and_general_paths_agree_on_every_outcome() -> None:
     body, headers = delivery()
-    fast, general = _pair(monkeypatch, [SECRET])
+    fast, general = _pair([SECRET])
     assert fast._fast_keys is not None
     assert general._fast_keys is None  # the fallback was taken
     fast_outcomes = [_outcome(fast, b, h) for b, h in _variants(body, headers)]
@@ -184,9 +179,7 @@ def test_fast_and_general_paths_agree_on_every_outcome(monkeypatch: pytest.Monke
     assert sum(isinstance(o, WebhookEvent) for o in fast_outcomes) >= 8
 
 
-def test_std_scheme_and_several_secrets_agree_with_the_general_path(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_std_scheme_and_several_secrets_agree_with_the_general_path() -> None:
     """A templated scheme and several secrets: fast and general loops agree."""
     body, _ = delivery()
     for scheme, secrets in (
@@ -203,7 +196,7 @@ def test_std_scheme_and_several_secrets_agree_with_the_general_path(
             else format_timestamp(NOW),
             scheme=scheme,
         )
-        fast, general = _pair(monkeypatch, secrets, scheme=scheme)
+        fast, general = _pair(secrets, scheme=scheme)
         assert fast._fast_keys is not None  # templated schemes take the fast loop too
         assert general._fast_keys is None
         good = fast.verify(body, headers)
@@ -220,7 +213,7 @@ def test_std_scheme_and_several_secrets_agree_with_the_general_path(
             assert _outcome(fast, body, other) == _outcome(general, body, other)
 
 
-def test_reserialized_fallback_after_the_fast_path_misses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reserialized_fallback_after_the_fast_path_misses() -> None:
     """A MAC over JSON.stringify(body): the plain fast path misses, the fallback matches."""
     pretty = b'{ "id": "evt_9", "type": "escrow.status.updated", "data": {"escrow": {"id": "e1"}} }'
     compact = json.dumps(json.loads(pretty), separators=(",", ":")).encode()
@@ -228,7 +221,7 @@ def test_reserialized_fallback_after_the_fast_path_misses(monkeypatch: pytest.Mo
         compact, SECRET, event_type="escrow.status.updated", event_id="evt_9",
         timestamp=format_timestamp(NOW),
     )  # fmt: skip
-    fast, general = _pair(monkeypatch, [SECRET], allow_reserialized=True)
+    fast, general = _pair([SECRET], allow_reserialized=True)
     event = fast.verify(pretty, headers)
     assert event == general.verify(pretty, headers)
     assert event.dedup_key == fast.verify(compact, headers).dedup_key  # keyed on signed form

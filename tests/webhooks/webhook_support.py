@@ -12,15 +12,18 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from hypothesis import strategies as st
 
 from dhmad_async.webhooks import (
     DEFAULT_SCHEME,
     STANDARD_WEBHOOKS_SCHEME,
     SignatureScheme,
+    WebhookVerifier,
     format_timestamp,
     signed_headers,
 )
+from dhmad_async.webhooks import _scheme as scheme_module
 
 SECRET = "a1b2c3d4e5f6a7b8c9d0"
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -59,6 +62,16 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def general_path_verifier(secrets: list[str], **options: Any) -> WebhookVerifier:
+    """A verifier whose keys have no HMAC pads, so every MAC goes through PreparedKey.mac
+    (the general path that the inlined fast loop must agree with)."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(scheme_module, "hmac_pads", lambda key, digest: None)
+        verifier = WebhookVerifier(secrets, **options)
+    assert verifier._fast_keys is None  # the general path, or a comparison proves nothing
+    return verifier
 
 
 def delivery(
