@@ -77,6 +77,7 @@ from dhmad_async._retry import give_up, retry_call
 from dhmad_async._transport import AiohttpTransport, RawResponse, Transport
 from dhmad_async._version import __version__
 from dhmad_async.ratelimit._headers import (
+    RATE_LIMIT_HEADERS,
     ServerRateLimit,
     parse_retry_after,
     parse_server_rate_limit,
@@ -120,22 +121,6 @@ _LOGGED_HEADERS = frozenset(
         "x-ratelimit-limit",
         "x-ratelimit-remaining",
         "x-ratelimit-reset",
-        "ratelimit",
-        "ratelimit-limit",
-        "ratelimit-remaining",
-        "ratelimit-reset",
-        "ratelimit-policy",
-    }
-)
-
-#: The response headers :func:`parse_server_rate_limit` reads outside a 429: a response
-#: with none of them carries no hint, and the parse is skipped (most answers).
-RATE_LIMIT_HEADERS: Final = frozenset(
-    {
-        "x-ratelimit-limit",
-        "x-ratelimit-remaining",
-        "x-ratelimit-reset",
-        "x-ratelimit-reset-after",
         "ratelimit",
         "ratelimit-limit",
         "ratelimit-remaining",

@@ -35,7 +35,13 @@ import attrs
 
 from dhmad_async._config import RetryAfterUnit
 
-__all__ = ["MAX_SERVER_WAIT", "ServerRateLimit", "parse_retry_after", "parse_server_rate_limit"]
+__all__ = [
+    "MAX_SERVER_WAIT",
+    "RATE_LIMIT_HEADERS",
+    "ServerRateLimit",
+    "parse_retry_after",
+    "parse_server_rate_limit",
+]
 
 #: The longest wait (seconds) read from any server hint; longer values are clamped to it.
 MAX_SERVER_WAIT: Final = 86_400.0
@@ -237,6 +243,24 @@ def _body_retry_after(body: object, unit: RetryAfterUnit, window: float) -> floa
 def _clamp(value: float | None) -> float | None:
     """``value`` within ``[0, MAX_SERVER_WAIT]``; None stays None."""
     return None if value is None else min(MAX_SERVER_WAIT, max(0.0, value))
+
+
+#: The response headers :func:`parse_server_rate_limit` reads outside a 429, kept beside
+#: it so the two change together: a response with none of them carries no hint, and the
+#: client skips the parse (most answers).
+RATE_LIMIT_HEADERS: Final = frozenset(
+    {
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "ratelimit",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "ratelimit-policy",
+    }
+)
 
 
 def parse_server_rate_limit(

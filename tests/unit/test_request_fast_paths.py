@@ -13,10 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dhmad_async import ClientClosedError, InvalidParamsError, Timeout
-from dhmad_async._client import RATE_LIMIT_HEADERS
 from dhmad_async._sansio import NOT_JSON, decode_json, parse_body
 from dhmad_async._transport import AiohttpTransport
-from dhmad_async.ratelimit._headers import parse_server_rate_limit
+from dhmad_async.ratelimit._headers import RATE_LIMIT_HEADERS, parse_server_rate_limit
 from dhmad_async.resources._base import _segment_problem, path_id
 
 
