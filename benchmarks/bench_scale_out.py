@@ -130,7 +130,8 @@ def _workers(by_ip: dict[str, list[float]]) -> dict[str, list[float]]:
 
 
 def _span(by_ip: dict[str, list[float]]) -> tuple[int, float]:
-    times = sorted(t for ts in _workers(by_ip).values() for t in ts)
+    """How many admissions, and the seconds from the first to the last."""
+    times = sorted(t for ts in by_ip.values() for t in ts)
     return len(times), (times[-1] - times[0]) if len(times) > 1 else 0.0
 
 
@@ -273,8 +274,8 @@ def _hosts(info: dict[str, str], dsn: str, hosts: int, per_host: int, per: float
     _wait_all(procs)
     wall = time.monotonic() - started
     stats = _control(origin, "GET", "/__bench__/admitted")
-    count, span = _span(stats["by_ip"])
     by_ip = _workers(stats["by_ip"])
+    count, span = _span(by_ip)
     first = min(t for ts in by_ip.values() for t in ts)
     return {
         "per_ip": {  # admitted, first and last admission (s from the first of all)
@@ -315,7 +316,7 @@ def _shared(info: dict[str, str], n: int, per: float) -> dict[str, Any]:
     _wait_all(procs)
     wall = time.monotonic() - started
     stats = _control(origin, "GET", "/__bench__/admitted")
-    count, span = _span(stats["by_ip"])
+    count, span = _span(_workers(stats["by_ip"]))
     paced_min = (n - 1) * per / LIMIT
     return {
         "items": n,
